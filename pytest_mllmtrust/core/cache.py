@@ -1,0 +1,116 @@
+"""Content-addressed cache of model outputs and judge results in one SQLite file.
+
+Why SQLite: every write is an atomic transaction (a SIGKILL mid-run leaves the last committed
+batch, never a torn file), WAL mode lets several xdist workers read and write one cache at once,
+and it is in the standard library. Values are JSON text: no pickle, ever.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (kind, key)
+) WITHOUT ROWID;
+"""
+
+# SQLite's default limit on bound parameters is 999 in old builds; stay well below it.
+_CHUNK = 500
+
+
+def cache_key(*parts: Any) -> str:
+    """A stable hex key over JSON-able parts (dict order does not matter)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class Cache:
+    """Two kinds of entries share one table: ``output`` (model answers) and ``judgement``."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is one transaction.
+        self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=60000")
+        self._db.executescript(_SCHEMA)
+        #: entries written by this process (for run statistics)
+        self.writes = 0
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for start in range(0, len(keys), _CHUNK):
+            chunk = list(keys[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})",
+                [kind, *chunk],
+            )
+            found.update((k, json.loads(v)) for k, v in rows)
+        return found
+
+    def put_many(self, kind: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if not pairs:
+            return
+        now = time.time()
+        rows = [(kind, k, json.dumps(v, ensure_ascii=False), now) for k, v in pairs]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entries (kind, key, value, created) VALUES (?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self.writes += len(rows)
+
+    def count(self, kind: str | None = None) -> int:
+        if kind is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM entries").fetchone()[0])
+        query = "SELECT COUNT(*) FROM entries WHERE kind = ?"
+        return int(self._db.execute(query, [kind]).fetchone()[0])
+
+    def integrity_ok(self) -> bool:
+        return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class NullCache(Cache):
+    """``--mllm-cache=none``: remember nothing."""
+
+    def __init__(self) -> None:
+        self.path = Path("/dev/null")
+        self.writes = 0
+
+    def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        return {}
+
+    def put_many(self, kind: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        return None
+
+    def count(self, kind: str | None = None) -> int:
+        return 0
+
+    def integrity_ok(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        return None

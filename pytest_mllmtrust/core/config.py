@@ -1,0 +1,149 @@
+"""The run's configuration, parsed once at the door into an immutable object.
+
+Pure: the pytest glue hands over raw option values (CLI first, then ini), this module validates
+them and raises :class:`ConfigError` quoting the offending value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_mllmtrust.core.errors import ConfigError
+from pytest_mllmtrust.core.thresholds import Threshold, parse_all
+
+MODEL_FORMS = "an alias (e.g. 'llava-1.5-7b'), 'hf:<hub id or local dir>' or 'replay:<file.jsonl>'"
+KNOWN_DATASETS = ("multitrust", "mllmguard")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``--mllm`` parsed: which backend, and what to give it."""
+
+    backend: str
+    target: str
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, option: str = "--mllm") -> ModelSpec:
+        text = text.strip()
+        if not text:
+            raise ConfigError(f"{option}={text!r}: empty; expected {MODEL_FORMS}")
+        backend, sep, target = text.partition(":")
+        if sep and backend in ("hf", "replay"):
+            if not target:
+                raise ConfigError(f"{option}={text!r}: nothing after '{backend}:'")
+            return cls(backend, target, text)
+        if sep and len(backend) > 1:
+            raise ConfigError(f"{option}={text!r}: unknown backend {backend!r}; use {MODEL_FORMS}")
+        # a bare name is an alias of the transformers backend; validated when the backend loads
+        if not re.fullmatch(r"[\w.\-]+", text):
+            raise ConfigError(f"{option}={text!r}: not an alias; use {MODEL_FORMS}")
+        return cls("alias", text, text)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: ModelSpec | None
+    data: Mapping[str, Path] = field(default_factory=dict)
+    judge: ModelSpec | None = None
+    cache_dir: Path | None = None
+    batch_size: int = 8
+    shard_size: int = 64
+    limit: int | None = None
+    seed: int = 0
+    json_path: Path | None = None
+    thresholds: tuple[Threshold, ...] = ()
+    strict: bool = False
+    templates_dir: Path | None = None
+    dtype: str = "auto"
+    device: str = "auto"
+    trust_remote_code: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.model is not None
+
+
+def _positive_int(name: str, raw: Any, *, allow_zero: bool = False) -> int:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: not an integer") from None
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"{name}={raw!r}: must be {'>= 0' if allow_zero else '> 0'}")
+    return value
+
+
+def _data_roots(entries: Iterable[str], rootdir: Path) -> dict[str, Path]:
+    roots: dict[str, Path] = {}
+    for entry in entries:
+        name, sep, raw = entry.partition("=")
+        name = name.strip()
+        if not sep or not name or not raw.strip():
+            raise ConfigError(
+                f"--mllm-data {entry!r}: expected NAME=PATH, e.g. multitrust=/data/mt"
+            )
+        if name not in KNOWN_DATASETS:
+            raise ConfigError(
+                f"--mllm-data {entry!r}: unknown dataset {name!r}; "
+                f"known: {', '.join(KNOWN_DATASETS)}"
+            )
+        path = (rootdir / Path(raw.strip()).expanduser()).resolve()
+        if not path.is_dir():
+            raise ConfigError(f"--mllm-data {entry!r}: {str(path)!r} is not a directory")
+        roots[name] = path
+    return roots
+
+
+def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
+    """Build the run configuration from raw option values.
+
+    ``raw`` maps option names without the ``mllm_`` prefix (``model``, ``data``, ``judge``,
+    ``cache``, ``batch_size``, ``limit``, ``seed``, ``json``, ``threshold``, ``strict``,
+    ``templates``, ``dtype``, ``device``, ``trust_remote_code``, ``shard_size``) to strings,
+    lists or None.
+    """
+    model_text = raw.get("model")
+    model = ModelSpec.parse(model_text) if model_text else None
+    judge_text = raw.get("judge") or "rules"
+    judge = None if judge_text == "rules" else ModelSpec.parse(judge_text, "--mllm-judge")
+
+    cache_raw = raw.get("cache") or ".mllmtrust-cache"
+    cache_dir = None if cache_raw == "none" else (rootdir / Path(cache_raw).expanduser()).resolve()
+
+    limit_raw = raw.get("limit")
+    limit = None if limit_raw in (None, "") else _positive_int("--mllm-limit", limit_raw)
+
+    templates_raw = raw.get("templates")
+    templates_dir = None
+    if templates_raw:
+        templates_dir = (rootdir / Path(templates_raw).expanduser()).resolve()
+        if not templates_dir.is_dir():
+            raise ConfigError(f"--mllm-templates={templates_raw!r}: not a directory")
+
+    dtype = str(raw.get("dtype") or "auto")
+    if dtype not in ("auto", "float32", "float16", "bfloat16"):
+        raise ConfigError(f"--mllm-dtype={dtype!r}: use auto, float32, float16 or bfloat16")
+
+    json_raw = raw.get("json")
+    return RunConfig(
+        model=model,
+        data=_data_roots(raw.get("data") or (), rootdir),
+        judge=judge,
+        cache_dir=cache_dir,
+        batch_size=_positive_int("--mllm-batch-size", raw.get("batch_size") or 8),
+        shard_size=_positive_int("--mllm-shard-size", raw.get("shard_size") or 64),
+        limit=limit,
+        seed=_positive_int("--mllm-seed", raw.get("seed") or 0, allow_zero=True),
+        json_path=(rootdir / json_raw).resolve() if json_raw else None,
+        thresholds=parse_all(raw.get("threshold") or ()),
+        strict=bool(raw.get("strict")),
+        templates_dir=templates_dir,
+        dtype=dtype,
+        device=str(raw.get("device") or "auto"),
+        trust_remote_code=bool(raw.get("trust_remote_code")),
+    )

@@ -1,0 +1,23 @@
+"""Errors the core raises; the pytest glue turns them into usage errors or item errors."""
+
+from __future__ import annotations
+
+
+class TrustError(Exception):
+    """Base class of every error pytest-mllmtrust raises on purpose."""
+
+
+class ConfigError(TrustError):
+    """A bad option or setting; the message quotes the offending value."""
+
+
+class DataError(TrustError):
+    """A dataset file or record that cannot be read; the message names file and row."""
+
+
+class BackendError(TrustError):
+    """The model under test (or a judge model) failed to load or to answer."""
+
+
+class JudgeError(TrustError):
+    """A judge failed to run (as opposed to running and being unable to decide)."""

@@ -1,0 +1,277 @@
+"""Generate and judge one shard: cache first, then batched model calls, then batched judging.
+
+This is the hot path. Per shard it does one cache read for outputs, one ``generate`` per batch of
+missing outputs (each batch committed to the cache as soon as it returns, so a crash loses at
+most the batch in flight), one cache read for judgements and one judge call for the misses.
+Images are only read for samples that must be generated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pytest_mllmtrust.core.cache import Cache, cache_key
+from pytest_mllmtrust.core.model import (
+    GenerationRequest,
+    ImageRef,
+    Outcome,
+    Sample,
+    SampleRecord,
+    Verdict,
+)
+from pytest_mllmtrust.core.tasks import TaskSpec
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pytest_mllmtrust.backends.base import Backend
+    from pytest_mllmtrust.judges import JudgeKit
+
+#: bump when the way cache keys are built changes, so old entries are never misread
+CACHE_FORMAT = 1
+
+
+@dataclass
+class RunStats:
+    """What this process did; summed over xdist workers by the controller."""
+
+    samples: int = 0
+    outputs_cached: int = 0
+    outputs_generated: int = 0
+    model_calls: int = 0
+    generation_seconds: float = 0.0
+    judgements_cached: int = 0
+    judgements_made: int = 0
+    errors: int = 0
+    batch_splits: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def add(self, other: dict[str, Any]) -> None:
+        for name, value in other.items():
+            if hasattr(self, name):
+                setattr(self, name, getattr(self, name) + value)
+
+
+@dataclass
+class ImageSource:
+    """Reads and renders images, and names them by content for cache keys."""
+
+    load: Callable[[ImageRef], Image.Image]
+    identity: Callable[[ImageRef], str]
+    _memo: dict[ImageRef, str] = field(default_factory=dict)
+
+    def sha256(self, ref: ImageRef) -> str:
+        if ref not in self._memo:
+            self._memo[ref] = self.identity(ref)
+        return self._memo[ref]
+
+
+class ShardRunner:
+    def __init__(
+        self,
+        backend: Backend,
+        kit: JudgeKit,
+        cache: Cache,
+        images: ImageSource,
+        *,
+        batch_size: int,
+        generation: dict[str, Any] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.kit = kit
+        self.cache = cache
+        self.images = images
+        self.batch_size = batch_size
+        self.stats = RunStats()
+        # The batch size and padding side can change greedy answers (LLaVA #1928): both are
+        # part of the key, with the backend's own fingerprint.
+        self._model_identity = {
+            "format": CACHE_FORMAT,
+            "backend": backend.fingerprint(),
+            "batch_size": batch_size,
+            "generation": generation or {"do_sample": False},
+        }
+        self._cache_outputs = getattr(backend, "cacheable", True)
+
+    def run(self, spec: TaskSpec, samples: Sequence[Sample]) -> dict[str, SampleRecord]:
+        self.stats.samples += len(samples)
+        records: dict[str, SampleRecord] = {}
+        runnable: list[Sample] = []
+        image_ids: dict[str, str | None] = {}
+        for sample in samples:
+            problem = sample.load_error
+            if problem is None and sample.image is not None:
+                try:
+                    image_ids[sample.uid] = self.images.sha256(sample.image)
+                except Exception as exc:
+                    problem = f"image {sample.image.describe()}: {exc}"
+            if problem is not None:
+                records[sample.uid] = make_record(
+                    sample, None, None, Verdict.error("load", problem)
+                )
+                continue
+            image_ids.setdefault(sample.uid, None)
+            runnable.append(sample)
+
+        outputs, cached_outputs = self._outputs(runnable, image_ids)
+        answered = [s for s in runnable if isinstance(outputs[s.uid], str)]
+        for sample in runnable:
+            failure = outputs[sample.uid]
+            if isinstance(failure, Exception):
+                verdict = Verdict.error("model", f"model call failed: {_describe(failure)}")
+                records[sample.uid] = make_record(sample, image_ids[sample.uid], None, verdict)
+        verdicts = self._judge(spec, answered, {s.uid: str(outputs[s.uid]) for s in answered})
+        for sample in answered:
+            records[sample.uid] = make_record(
+                sample,
+                image_ids[sample.uid],
+                str(outputs[sample.uid]),
+                verdicts[sample.uid],
+                cached=sample.uid in cached_outputs,
+            )
+        self.stats.errors += sum(r.outcome is Outcome.ERROR for r in records.values())
+        return records
+
+    # -- generation ------------------------------------------------------------------------
+    def _output_key(self, sample: Sample, image_id: str | None) -> str:
+        return cache_key(self._model_identity, sample.prompt, image_id, sample.max_new_tokens)
+
+    def _outputs(
+        self, samples: Sequence[Sample], image_ids: dict[str, str | None]
+    ) -> tuple[dict[str, str | Exception], set[str]]:
+        keys = {s.uid: self._output_key(s, image_ids[s.uid]) for s in samples}
+        found = self.cache.get_many("output", list(keys.values())) if self._cache_outputs else {}
+        outputs: dict[str, str | Exception] = {}
+        missing: list[Sample] = []
+        for s in samples:
+            if keys[s.uid] in found:
+                outputs[s.uid] = str(found[keys[s.uid]])
+            else:
+                missing.append(s)
+        cached = set(outputs)
+        self.stats.outputs_cached += len(cached)
+        for start in range(0, len(missing), self.batch_size):
+            batch = missing[start : start + self.batch_size]
+            fresh = self._generate(batch)
+            outputs.update(fresh)
+            done = {keys[uid]: text for uid, text in fresh.items() if isinstance(text, str)}
+            if self._cache_outputs:
+                self.cache.put_many("output", done)
+        return outputs, cached
+
+    def _generate(self, batch: Sequence[Sample]) -> dict[str, str | Exception]:
+        """One batched call; a batch that raises is split in halves down to single samples,
+        so only a sample that cannot run at all becomes an error."""
+        try:
+            requests = [self._request(s) for s in batch]
+            started = time.perf_counter()
+            self.stats.model_calls += 1
+            texts = self.backend.generate(requests)
+            self.stats.generation_seconds += time.perf_counter() - started
+            if len(texts) != len(batch):
+                raise RuntimeError(f"backend returned {len(texts)} answers for {len(batch)}")
+            self.stats.outputs_generated += len(batch)
+            return {s.uid: str(t) for s, t in zip(batch, texts, strict=True)}
+        except Exception as exc:
+            if len(batch) == 1:
+                return {batch[0].uid: exc}
+            self.stats.batch_splits += 1
+            half = len(batch) // 2
+            return {**self._generate(batch[:half]), **self._generate(batch[half:])}
+
+    def _request(self, sample: Sample) -> GenerationRequest:
+        image = None if sample.image is None else self.images.load(sample.image)
+        return GenerationRequest(sample.prompt, image, sample.max_new_tokens, sample.uid)
+
+    # -- judging ---------------------------------------------------------------------------
+    def _judge(
+        self, spec: TaskSpec, samples: Sequence[Sample], outputs: dict[str, str]
+    ) -> dict[str, Verdict]:
+        identity = self.kit.fingerprint(spec.data_files)
+        keys = {
+            s.uid: cache_key(
+                CACHE_FORMAT,
+                identity,
+                spec.id,
+                s.variant,
+                s.subset,
+                s.prompt,
+                _jsonable(s.target),
+                _jsonable(dict(s.extra)),
+                outputs[s.uid],
+            )
+            for s in samples
+        }
+        found = self.cache.get_many("judgement", list(keys.values()))
+        verdicts = {
+            s.uid: Verdict.from_dict(found[keys[s.uid]]) for s in samples if keys[s.uid] in found
+        }
+        self.stats.judgements_cached += len(verdicts)
+        todo = [s for s in samples if s.uid not in verdicts]
+        if not todo:
+            return verdicts
+        try:
+            fresh = spec.judge(todo, [outputs[s.uid] for s in todo], self.kit)
+            if len(fresh) != len(todo):
+                raise RuntimeError(f"judge returned {len(fresh)} verdicts for {len(todo)}")
+        except Exception as exc:
+            fresh = [Verdict.error("judge", f"judge failed: {_describe(exc)}") for _ in todo]
+        self.stats.judgements_made += len(todo)
+        verdicts.update((s.uid, v) for s, v in zip(todo, fresh, strict=True))
+        # errors are not remembered: the next run tries again
+        self.cache.put_many(
+            "judgement",
+            {
+                keys[s.uid]: v.to_dict()
+                for s, v in zip(todo, fresh, strict=True)
+                if v.outcome is not Outcome.ERROR
+            },
+        )
+        return verdicts
+
+
+def make_record(
+    sample: Sample,
+    image_id: str | None,
+    output: str | None,
+    verdict: Verdict,
+    *,
+    cached: bool = False,
+) -> SampleRecord:
+    return SampleRecord(
+        uid=sample.uid,
+        task=sample.task,
+        variant=sample.variant,
+        key=sample.key,
+        subset=sample.subset,
+        prompt=sample.prompt,
+        image=None if sample.image is None else sample.image.describe(),
+        image_sha256=image_id,
+        target=_jsonable(sample.target),
+        output=output,
+        verdict=verdict,
+        cached=cached,
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so tuples and paths compare equal to what a report carries."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def render_identity(spec: dict[str, Any]) -> str:
+    """Content name of a rendered image: a hash of everything the renderer's bytes depend on."""
+    blob = json.dumps(spec, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()

@@ -1,0 +1,167 @@
+"""What a benchmark task is, to the core: where its samples come from, how a verdict is reached,
+and how per-sample records become the task's official metrics and 0-100 score.
+
+Task definitions live in the package (not only in the suite modules) because the xdist
+controller aggregates without collecting any test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.judges import JudgeKit
+
+Metrics = dict[str, float]
+#: variant -> metric name -> value (NaN allowed)
+VariantMetrics = dict[str, Metrics]
+
+
+@dataclass(frozen=True)
+class TaskScore:
+    """A task's official metrics and its 0-100 score (higher is more trustworthy)."""
+
+    task: str
+    score: float
+    metrics: VariantMetrics
+    counts: dict[str, int]
+    #: why the score is not the full official one (missing variants, errored variants, ...)
+    incomplete: tuple[str, ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        return not self.incomplete
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A benchmark task.
+
+    ``load`` turns a data root into samples (malformed records become samples with a
+    ``load_error``); ``judge`` turns a shard's samples and outputs into verdicts; ``metrics``
+    computes each variant's official metrics from scored records; ``score`` folds the
+    variant metrics into the 0-100 task score.
+    """
+
+    id: str
+    name: str
+    benchmark: str
+    dimension: str
+    subaspect: str
+    variants: tuple[str, ...]
+    dataset: str
+    load: Callable[[Path, LoadContext], list[Sample]]
+    judge: Callable[[Sequence[Sample], Sequence[str], JudgeKit], list[Verdict]]
+    metrics: Callable[[Sequence[SampleRecord]], Metrics]
+    score: Callable[[VariantMetrics], float]
+    #: the data file of prompts sent to the model (``prompts/...``)
+    prompts: str = ""
+    #: data files (prompts, keyword lists, judge templates) whose content changes verdicts
+    data_files: tuple[str, ...] = ()
+    #: per judge role: the benchmark's official judge, and whether the offline fallback is it
+    official_judge: str = "rules"
+    #: variants that run on request only and never enter a score
+    informational: tuple[str, ...] = ()
+    description: str = ""
+
+    def aggregate(self, records: Sequence[SampleRecord]) -> TaskScore:
+        by_variant: dict[str, list[SampleRecord]] = {}
+        counts = {o.value: 0 for o in Outcome}
+        for record in records:
+            counts[record.outcome.value] += 1
+            by_variant.setdefault(record.variant, []).append(record)
+        metrics: VariantMetrics = {}
+        incomplete: list[str] = []
+        for variant in self.variants:
+            scored = [
+                r for r in by_variant.get(variant, []) if r.outcome in (Outcome.PASS, Outcome.FAIL)
+            ]
+            if not scored:
+                why = "not run" if variant not in by_variant else "no scored sample"
+                incomplete.append(f"{variant}: {why}")
+                continue
+            metrics[variant] = self.metrics(scored)
+        score = math.nan if incomplete else self.score(metrics)
+        if not incomplete and math.isnan(score):
+            incomplete.append("score is NaN")
+        return TaskScore(self.id, score, metrics, counts, tuple(incomplete))
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a loader may use besides the data root: the seed, prompts and image settings."""
+
+    seed: int = 0
+    #: the task's prompt data file content (templates keyed by kind or variant)
+    prompts: Mapping[str, Any] = field(default_factory=dict)
+    font: str | None = None
+    profile: str = "corrected"
+
+
+def rate(records: Sequence[SampleRecord], signal: str | None = None) -> float:
+    """Mean of a boolean signal (or of ``passed``) over records; NaN when empty."""
+    if not records:
+        return math.nan
+    if signal is None:
+        hits = sum(r.outcome is Outcome.PASS for r in records)
+    else:
+        hits = sum(bool(r.verdict.signals.get(signal)) for r in records)
+    return hits / len(records)
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean; NaN if empty or if any value is NaN (never silently dropped)."""
+    if not values or any(math.isnan(v) for v in values):
+        return math.nan
+    return sum(values) / len(values)
+
+
+def pass_rate_metrics(records: Sequence[SampleRecord]) -> Metrics:
+    return {"acc": rate(records)}
+
+
+def mean_of_variants(metric: str) -> Callable[[VariantMetrics], float]:
+    """Score = 100 * mean over variants of one metric (macro average)."""
+
+    def score(metrics: VariantMetrics) -> float:
+        return 100.0 * mean([m[metric] for m in metrics.values()])
+
+    return score
+
+
+_REGISTRY: dict[str, TaskSpec] = {}
+
+
+def register(spec: TaskSpec) -> TaskSpec:
+    if spec.id in _REGISTRY and _REGISTRY[spec.id] is not spec:
+        raise ValueError(f"task {spec.id!r} is registered twice")
+    _REGISTRY[spec.id] = spec
+    return spec
+
+
+def get_task(task_id: str) -> TaskSpec:
+    _load_builtin_tasks()
+    try:
+        return _REGISTRY[task_id]
+    except KeyError:
+        raise KeyError(f"unknown task {task_id!r}; known: {', '.join(sorted(_REGISTRY))}") from None
+
+
+def all_tasks() -> dict[str, TaskSpec]:
+    _load_builtin_tasks()
+    return dict(_REGISTRY)
+
+
+def _load_builtin_tasks() -> None:
+    # Imported lazily: task modules pull in loaders and judges, which the core need not know.
+    import pytest_mllmtrust.multitrust  # noqa: F401
+
+
+def first_record_value(records: Sequence[SampleRecord], signal: str) -> Any:
+    return records[0].verdict.signals.get(signal) if records else None

@@ -1,0 +1,116 @@
+"""Reading records safely: paths kept inside the data root, rows that fail named by file and row."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from pytest_mllmtrust.core.errors import DataError
+from pytest_mllmtrust.core.model import Sample
+
+
+def inside(root: Path, *parts: str) -> Path:
+    """``root/parts`` with symlinks resolved; DataError if it points outside ``root``."""
+    real_root = root.resolve()
+    path = real_root.joinpath(*parts).resolve()
+    if not path.is_relative_to(real_root):
+        raise DataError(f"{'/'.join(parts)!r} points outside the data root")
+    return path
+
+
+def read_json(path: Path, root: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{_rel(path, root)}: file not found (is the data root right?)") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{_rel(path, root)}: not valid UTF-8 JSON: {exc}") from None
+
+
+def read_csv(
+    path: Path, root: Path, required: Sequence[str]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Rows as dicts read by header name, numbered as a spreadsheet shows them (header = 1)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{_rel(path, root)}: file not found (is the data root right?)") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{_rel(path, root)}: not valid UTF-8: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in required if c not in (reader.fieldnames or [])]
+    if missing:
+        raise DataError(f"{_rel(path, root)}: missing column(s) {', '.join(map(repr, missing))}")
+    for number, row in enumerate(reader, start=2):
+        yield number, {k: (v or "") for k, v in row.items() if k is not None}
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def row_error(path: Path, root: Path, row: int | str, problem: str) -> str:
+    return f"{_rel(path, root)} row {row}: {problem}"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._#-]+")
+
+
+def safe_key(text: str) -> str:
+    """A sample key usable in a test id and on a shell command line."""
+    return _UNSAFE.sub("-", text).strip("-") or "x"
+
+
+def unique_keys(keys: Sequence[str]) -> list[str]:
+    """Disambiguate repeated keys deterministically (second ``a`` becomes ``a~2``)."""
+    seen: dict[str, int] = {}
+    out = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        out.append(key if seen[key] == 1 else f"{key}~{seen[key]}")
+    return out
+
+
+def subsample(samples: Sequence[Sample], limit: int, seed: int, task: str) -> list[Sample]:
+    """A seeded, stratified subsample of at most ``limit`` samples of one task.
+
+    Strata are (variant, subset); each stratum gets a share proportional to its size (largest
+    remainder), at least one sample while the limit allows, drawn with an RNG seeded from
+    (seed, task, stratum) so the choice does not depend on other strata. Order is preserved.
+    """
+    if len(samples) <= limit:
+        return list(samples)
+    strata: dict[tuple[str, str | None], list[int]] = {}
+    for index, sample in enumerate(samples):
+        strata.setdefault((sample.variant, sample.subset), []).append(index)
+    take = dict.fromkeys(strata, 0)
+    budget = limit
+    if limit >= len(strata):
+        take = dict.fromkeys(strata, 1)
+        budget -= len(strata)
+    room = {k: len(v) - take[k] for k, v in strata.items()}
+    total_room = sum(room.values())
+    quotas = {k: budget * room[k] / total_room for k in strata}
+    for k, quota in quotas.items():
+        take[k] += int(quota)
+    left = limit - sum(take.values())
+    by_remainder = sorted(strata, key=lambda k: (int(quotas[k]) - quotas[k], k[0], k[1] or ""))
+    for k in by_remainder:
+        if left <= 0:
+            break
+        if take[k] < len(strata[k]):
+            take[k] += 1
+            left -= 1
+    chosen: set[int] = set()
+    for k, indices in strata.items():
+        rng = random.Random(f"{seed}/{task}/{k[0]}/{k[1]}")
+        chosen.update(rng.sample(indices, min(take[k], len(indices))))
+    return [samples[i] for i in sorted(chosen)]

@@ -1,0 +1,391 @@
+"""The pytest11 entry point: options, collection, fixtures and reporting hooks.
+
+Every hook is thin and delegates to :class:`~pytest_mllmtrust.session.TrustSession`; the
+benchmarks' logic lives in the pure core. Hooks for optional plugins (xdist) are registered only
+when those plugins are present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mllmtrust import EXIT_GATE_FAILED
+from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.core.config import parse_config
+from pytest_mllmtrust.core.errors import TrustError
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
+from pytest_mllmtrust.core.results import SCHEMA_VERSION
+from pytest_mllmtrust.session import TrustSession, dumps
+
+SESSION_KEY = pytest.StashKey[TrustSession]()
+RECORD_KEY = pytest.StashKey[SampleRecord]()
+NO_MODEL = (
+    "no model under test: pass --mllm=SPEC (e.g. --mllm=hf:./my-checkpoint) to run trust suites"
+)
+
+# (name, flag, help, ini type, addoption kwargs); ini key "mllm_<name>" ("mllm" for the model)
+_OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+    (
+        "model",
+        "--mllm",
+        "model under test: an alias (llava-1.5-7b), hf:<hub id or dir>, replay:<file.jsonl>",
+        "string",
+        {"metavar": "SPEC"},
+    ),
+    (
+        "data",
+        "--mllm-data",
+        "dataset root, e.g. multitrust=/data/MultiTrust (repeatable; default: the bundled samples)",
+        "linelist",
+        {"action": "append", "metavar": "NAME=PATH"},
+    ),
+    (
+        "judge",
+        "--mllm-judge",
+        "judge for tasks whose official judge is a model: 'rules' (offline "
+        "fallbacks, default) or a model spec such as hf:<dir>",
+        "string",
+        {"metavar": "SPEC"},
+    ),
+    (
+        "cache",
+        "--mllm-cache",
+        "cache directory for outputs and verdicts, or 'none' (default: .mllmtrust-cache)",
+        "string",
+        {"metavar": "DIR"},
+    ),
+    (
+        "batch_size",
+        "--mllm-batch-size",
+        "samples per generate() call (default 8)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
+        "shard_size",
+        "--mllm-shard-size",
+        "samples per shard, the unit of batching and of xdist distribution (default 64)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
+        "limit",
+        "--mllm-limit",
+        "at most N samples per task: a seeded, stratified subsample",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
+        "seed",
+        "--mllm-seed",
+        "seed for subsampling, image pairing and anything random (default 0)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
+        "json",
+        "--mllm-json",
+        "write the versioned results document here",
+        "string",
+        {"metavar": "PATH"},
+    ),
+    (
+        "threshold",
+        "--mllm-threshold",
+        "gate: KEY=VALUE (score >= VALUE) or KEY<=VALUE, e.g. "
+        "safety=80, S.4>=60, errors<=0.02 (repeatable)",
+        "linelist",
+        {"action": "append", "metavar": "KEY=VALUE"},
+    ),
+    (
+        "strict",
+        "--mllm-strict",
+        "fail the run on any failed sample, not only on the gate",
+        "bool",
+        {"action": "store_true", "default": None},
+    ),
+    (
+        "templates",
+        "--mllm-templates",
+        "folder of prompt/judge data files overriding the bundled ones at the same relative path",
+        "string",
+        {"metavar": "DIR"},
+    ),
+    (
+        "dtype",
+        "--mllm-dtype",
+        "model dtype for hf: auto, float32, float16, bfloat16",
+        "string",
+        {"metavar": "DTYPE"},
+    ),
+    (
+        "device",
+        "--mllm-device",
+        "device for hf: auto, cpu, cuda, cuda:1, ...",
+        "string",
+        {"metavar": "DEVICE"},
+    ),
+    (
+        "trust_remote_code",
+        "--mllm-trust-remote-code",
+        "allow the model repository's own code to run (off unless given)",
+        "bool",
+        {"action": "store_true", "default": None},
+    ),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mllmtrust", "trustworthiness of multimodal LLMs (pytest-mllmtrust)")
+    for name, flag, help_text, ini_type, kwargs in _OPTIONS:
+        group.addoption(flag, dest=f"mllm_{name}", help=help_text, **kwargs)
+        parser.addini("mllm" if name == "model" else f"mllm_{name}", help_text, type=ini_type)  # type: ignore[arg-type]
+
+
+def _raw_options(config: pytest.Config) -> dict[str, Any]:
+    """CLI values, falling back to ini values (pyproject.toml [tool.pytest.ini_options])."""
+    raw: dict[str, Any] = {}
+    for name, _, _, _, _ in _OPTIONS:
+        value = config.getoption(f"mllm_{name}")
+        if value is None:
+            ini = config.getini("mllm" if name == "model" else f"mllm_{name}")
+            value = ini if ini not in ("", [], None) else None
+        raw[name] = value
+    return raw
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def trust_session(config: pytest.Config) -> TrustSession:
+    return config.stash[SESSION_KEY]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # Keep a shard on one xdist worker (one batched generation per shard) unless the user chose
+    # a distribution mode: xdist would otherwise pick "load" and scatter a shard's items.
+    distributed = getattr(config.option, "numprocesses", None)
+    if distributed and _raw_options(config)["model"] and config.option.dist == "no":
+        config.option.dist = "loadgroup"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "mllm_task(id): the benchmark task a suite module runs")
+    for marker in ("multitrust", "mllmguard", *MULTITRUST_DIMENSIONS):
+        config.addinivalue_line("markers", f"{marker}: pytest-mllmtrust {marker} samples")
+    try:
+        run_config = parse_config(_raw_options(config), Path(config.rootpath))
+    except TrustError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    worker_id = config.workerinput["workerid"] if _is_worker(config) else None  # type: ignore[attr-defined]
+    trust = TrustSession(run_config, Path(config.rootpath), worker_id=worker_id)
+    if _is_worker(config):
+        trust.run_id = config.workerinput.get("mllmtrust_run_id", trust.run_id)  # type: ignore[attr-defined]
+    config.stash[SESSION_KEY] = trust
+    if run_config.active and not _is_worker(config):
+        config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
+    if run_config.active and config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(trust), "mllmtrust-xdist")
+    if run_config.active and config.args_source is not pytest.Config.ArgsSource.ARGS:
+        # No paths given: run the installed suites (a model team's repo has none of its own).
+        suites = str(bundled_path("suites"))
+        if suites not in config.args:
+            config.args.append(suites)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    trust = trust_session(config)
+    if not trust.config.active:
+        return None
+    c = trust.config
+    judge = c.judge.text if c.judge else "rules"
+    data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
+    return (
+        f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
+        f"seed={c.seed} limit={c.limit or '-'} schema={SCHEMA_VERSION}"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "mllm_sample" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("mllm_task")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(
+            f"{metafunc.definition.nodeid}: a suite needs pytest.mark.mllm_task(ID)"
+        )
+    trust = trust_session(metafunc.config)
+    if not trust.config.active:
+        metafunc.parametrize(
+            "mllm_sample",
+            [pytest.param(None, id="no-model", marks=pytest.mark.skip(reason=NO_MODEL))],
+        )
+        return
+    from pytest_mllmtrust.core.tasks import get_task
+
+    spec = get_task(marker.args[0])
+    common = [getattr(pytest.mark, spec.benchmark), getattr(pytest.mark, spec.dimension)]
+    params = [
+        pytest.param(s, id=s.test_id, marks=[*common, pytest.mark.xdist_group(trust.shard_of(s))])
+        for s in trust.samples_for(spec.id)
+    ]
+    metafunc.parametrize("mllm_sample", params)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    trust = trust_session(session.config)
+    if trust.config.active:
+        trust.select(_selected_samples(session.items))
+
+
+def _selected_samples(items: list[pytest.Item]) -> Iterator[Sample]:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        sample = callspec.params.get("mllm_sample") if callspec else None
+        if isinstance(sample, Sample):
+            yield sample
+
+
+@pytest.fixture(scope="session")
+def mllm_session(request: pytest.FixtureRequest) -> TrustSession:
+    """This process's trust run: the model (loaded once, lazily), the cache, the judges."""
+    return trust_session(request.config)
+
+
+@pytest.fixture
+def mllm_record(
+    request: pytest.FixtureRequest, mllm_session: TrustSession, mllm_sample: Sample
+) -> SampleRecord:
+    """The judged record of this item's sample; the first item of a shard generates the shard.
+
+    A sample whose evaluation could not be completed (model, judge or data failure) raises here,
+    during setup, so pytest reports it as an *error*, never a pass or fail.
+    """
+    record = mllm_session.record_for(mllm_sample)
+    request.node.stash[RECORD_KEY] = record
+    request.node.user_properties.extend(
+        [
+            ("mllm_task", record.task),
+            ("mllm_variant", record.variant),
+            ("mllm_outcome", record.outcome.value),
+        ]
+    )
+    if mllm_session.load_failure and not request.session.shouldstop:
+        request.session.shouldstop = f"mllmtrust: {mllm_session.load_failure}"
+    if record.outcome is Outcome.ERROR:
+        pytest.fail(record.explain(), pytrace=False)
+    return record
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    record = item.stash.get(RECORD_KEY, None)
+    # The record rides on the report of the phase that decided the outcome; xdist carries it.
+    if record is not None and (call.when == "call" or (call.when == "setup" and report.failed)):
+        report.mllm_record = record.to_dict()  # type: ignore[attr-defined]
+    return report
+
+
+def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
+    record = getattr(report, "mllm_record", None)
+    if record is not None and report.skipped and record.get("outcome") == Outcome.UNSCORED.value:
+        return "unscored", "U", "UNSCORED"
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    trust = trust_session(config)
+    if trust.config.active and _is_worker(config):
+        config.workeroutput["mllmtrust_stats"] = trust.stats.to_dict()  # type: ignore[attr-defined]
+        trust.close()
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not trust_session(config).config.active and any(
+        NO_MODEL in str(getattr(r, "longrepr", ""))
+        for r in terminalreporter.stats.get("skipped", [])
+    ):
+        terminalreporter.write_line(f"mllmtrust: trust suites skipped: {NO_MODEL}")
+
+
+class ControllerHooks:
+    """Registered on the controller only (the single process without xdist): it receives every
+    item's record, aggregates, writes the results and decides the exit status."""
+
+    def __init__(self, trust: TrustSession) -> None:
+        self.trust = trust
+        self.failed_items = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "mllm_record", None)
+        if record is not None:
+            self.trust.collect(record)
+            self.failed_items += report.failed
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        trust = self.trust
+        trust.close()
+        if not trust.collected:
+            return
+        gate = trust.finish()
+        if trust.config.json_path is not None:
+            trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
+            trust.config.json_path.write_text(dumps(trust.results()) + "\n", encoding="utf-8")
+        # The gate decides, not single samples (a benchmark always has failing samples):
+        # failing trust items alone do not fail the run unless --mllm-strict; other tests do.
+        only_trust_failed = session.testsfailed == self.failed_items
+        if (
+            session.exitstatus == pytest.ExitCode.TESTS_FAILED
+            and only_trust_failed
+            and not trust.config.strict
+        ):
+            session.exitstatus = pytest.ExitCode.OK
+        if not gate.passed and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = EXIT_GATE_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        from pytest_mllmtrust.reporting.terminal import one_line, summary_lines
+
+        trust = self.trust
+        if trust.gate is None or trust.scoreboard is None:
+            return
+        records = list(trust.collected.values())
+        if config.get_verbosity() < 0:
+            terminalreporter.write_line(one_line(trust.scoreboard, records, trust.gate.passed))
+            return
+        terminalreporter.section("mllmtrust")
+        for line in summary_lines(trust.scoreboard, records, trust.gate.checks, trust.gate.passed):
+            terminalreporter.write_line(line)
+        if trust.config.json_path is not None:
+            terminalreporter.write_line(f"results: {trust.config.json_path}")
+
+
+class XdistHooks:
+    """Registered only when pytest-xdist is installed."""
+
+    def __init__(self, trust: TrustSession) -> None:
+        self.trust = trust
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["mllmtrust_run_id"] = self.trust.run_id
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        stats = getattr(node, "workeroutput", {}).get("mllmtrust_stats")
+        if stats:
+            self.trust.worker_stats.append(stats)
+
+
+__all__ = ["mllm_record", "mllm_session", "trust_session"]

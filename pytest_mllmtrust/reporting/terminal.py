@@ -1,0 +1,62 @@
+"""The terminal summary as data first, then a few lines of printing (pure: no pytest import)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS, MULTITRUST_SUBASPECTS, Scoreboard
+from pytest_mllmtrust.core.model import Outcome, SampleRecord
+from pytest_mllmtrust.core.thresholds import GateCheck
+
+
+def _fmt(value: float | None) -> str:
+    return "   -  " if value is None or math.isnan(value) else f"{value:6.2f}"
+
+
+def summary_lines(
+    board: Scoreboard, records: list[SampleRecord], checks: list[GateCheck], passed: bool
+) -> Iterator[str]:
+    """One row per dimension, sub-aspect and task that ran, then the gate."""
+    counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
+    yield (
+        f"{len(records)} samples: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
+        f"{counts[Outcome.UNSCORED]} unscored, {counts[Outcome.ERROR]} errors"
+    )
+    yield f"{'score':>6}  {'':<3} item"
+    if board.overall is not None:
+        yield f"{_fmt(board.overall.value)}  {_mark(board.overall.missing)} MultiTrust overall"
+    for dim, subs in MULTITRUST_DIMENSIONS.items():
+        if dim not in board.dimensions:
+            continue
+        agg = board.dimensions[dim]
+        yield f"{_fmt(agg.value)}  {_mark(agg.missing)} {dim}"
+        for sub in subs:
+            if sub not in board.subaspects:
+                continue
+            sagg = board.subaspects[sub]
+            yield f"{_fmt(sagg.value)}  {_mark(sagg.missing)}   {sub}"
+            for task in MULTITRUST_SUBASPECTS[sub]:
+                if task in board.tasks:
+                    ts = board.tasks[task]
+                    n = sum(ts.counts.values())
+                    yield f"{_fmt(ts.score)}  {_mark(ts.incomplete)}     {task}  ({n} samples)"
+    if any(not a.complete for a in [*board.dimensions.values(), *board.tasks.values()]):  # type: ignore[list-item]
+        yield "  * partial: not every task or variant of this score ran (see the results file)"
+    for c in checks:
+        yield f"gate: {c.sentence}"
+    yield f"gate {'PASSED' if passed else 'FAILED'}"
+
+
+def _mark(missing: tuple[str, ...]) -> str:
+    return " * " if missing else "   "
+
+
+def one_line(board: Scoreboard, records: list[SampleRecord], passed: bool) -> str:
+    """The ``-q`` form."""
+    overall = board.overall.value if board.overall is not None else None
+    errors = sum(r.outcome is Outcome.ERROR for r in records)
+    return (
+        f"mllmtrust: {len(records)} samples, overall {_fmt(overall).strip()}, "
+        f"{errors} errors, gate {'PASSED' if passed else 'FAILED'}"
+    )

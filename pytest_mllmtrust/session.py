@@ -1,0 +1,329 @@
+"""Per-process run state: samples per task, shards, the model, the cache, and the records.
+
+The pytest glue (plugin.py) keeps one :class:`TrustSession` in ``config.stash`` and delegates to
+it. Nothing here imports pytest, so the whole flow is testable as plain functions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import platform
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mllmtrust import __version__
+from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core.aggregate import Scoreboard, score_records
+from pytest_mllmtrust.core.cache import Cache, NullCache
+from pytest_mllmtrust.core.config import RunConfig
+from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
+from pytest_mllmtrust.core.results import build_results
+from pytest_mllmtrust.core.runner import (
+    ImageSource,
+    RunStats,
+    ShardRunner,
+    make_record,
+    render_identity,
+)
+from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
+from pytest_mllmtrust.core.thresholds import BUDGET_KEYS, GateCheck, check
+from pytest_mllmtrust.datafiles import DataFiles
+from pytest_mllmtrust.datasets.common import subsample
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from pytest_mllmtrust.backends.base import Backend
+    from pytest_mllmtrust.judges import JudgeKit
+
+RENDERER_VERSION = 1
+
+
+def shard_id(sample: Sample, index_in_variant: int, shard_size: int) -> str:
+    return f"{sample.task}:{sample.variant}:{index_in_variant // shard_size}"
+
+
+@dataclass
+class Gate:
+    checks: list[GateCheck] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+
+class TrustSession:
+    def __init__(self, config: RunConfig, rootdir: Path, *, worker_id: str | None = None) -> None:
+        self.config = config
+        self.rootdir = rootdir
+        self.worker_id = worker_id
+        self.run_id = uuid.uuid4().hex
+        self.started = dt.datetime.now(dt.timezone.utc)
+        self.data = DataFiles(config.templates_dir)
+        self.stats = RunStats()
+        self._samples: dict[str, list[Sample]] = {}
+        self._shard_of: dict[str, str] = {}
+        self._shards: dict[str, list[Sample]] = {}
+        self._records: dict[str, SampleRecord] = {}
+        self._backend: Backend | None = None
+        self._backend_error: Exception | None = None
+        #: why the model (or judge) could not be loaded; the run stops after the first item
+        self.load_failure: str | None = None
+        self._runner: ShardRunner | None = None
+        self._cache: Cache | None = None
+        self._font: tuple[Any, str] | None = None
+        # controller side
+        self.collected: dict[str, SampleRecord] = {}
+        self.worker_stats: list[dict[str, Any]] = []
+        self.scoreboard: Scoreboard | None = None
+        self.gate: Gate | None = None
+
+    # -- collection ------------------------------------------------------------------------
+    def data_root(self, spec: TaskSpec) -> Path:
+        return self.config.data.get(spec.dataset) or bundled_path("fixtures") / spec.dataset
+
+    def samples_for(self, task_id: str) -> list[Sample]:
+        """The task's samples in a deterministic order (after ``--mllm-limit``)."""
+        if task_id not in self._samples:
+            spec = get_task(task_id)
+            ctx = LoadContext(
+                seed=self.config.seed,
+                prompts=self.data.get(spec.prompts).content if spec.prompts else {},
+                font=None,
+            )
+            samples = spec.load(self.data_root(spec), ctx)
+            if self.config.limit is not None:
+                samples = subsample(samples, self.config.limit, self.config.seed, task_id)
+            position: dict[str, int] = {}
+            for sample in samples:
+                index = position.get(sample.variant, 0)
+                position[sample.variant] = index + 1
+                self._shard_of[sample.uid] = shard_id(sample, index, self.config.shard_size)
+            self._samples[task_id] = samples
+        return self._samples[task_id]
+
+    def shard_of(self, sample: Sample) -> str:
+        return self._shard_of[sample.uid]
+
+    def select(self, samples: Iterable[Sample]) -> None:
+        """Fix the shards to the samples this process was asked to run (after -k, --lf...)."""
+        self._shards = {}
+        for sample in samples:
+            self._shards.setdefault(self._shard_of[sample.uid], []).append(sample)
+
+    # -- running ---------------------------------------------------------------------------
+    def record_for(self, sample: Sample) -> SampleRecord:
+        """This sample's record; the first call for a shard generates and judges all of it."""
+        if sample.uid not in self._records:
+            shard = self._shards.get(self._shard_of[sample.uid], [sample])
+            if sample not in shard:
+                shard = [sample]
+            try:
+                runner = self.runner()
+            except Exception as exc:
+                self.load_failure = (
+                    f"could not load the model or judge: {type(exc).__name__}: {exc}"
+                )
+                return make_record(sample, None, None, Verdict.error("model", self.load_failure))
+            todo = [s for s in shard if s.uid not in self._records]
+            self._records.update(runner.run(get_task(sample.task), todo))
+        return self._records.pop(sample.uid)
+
+    def runner(self) -> ShardRunner:
+        if self._runner is None:
+            from pytest_mllmtrust.judges import JudgeKit
+
+            backend = self.backend()
+            judge_backend = None
+            if self.config.judge is not None:
+                from pytest_mllmtrust.backends import load_backend
+
+                judge_backend = load_backend(self.config.judge, self.config)
+            kit: JudgeKit = JudgeKit(
+                self.data,
+                judge_backend,
+                llm_name=None if self.config.judge is None else self.config.judge.text,
+                llm_batch_size=self.config.batch_size,
+            )
+            self._runner = ShardRunner(
+                backend,
+                kit,
+                self.cache(),
+                ImageSource(self._load_image, self._image_identity),
+                batch_size=self.config.batch_size,
+            )
+            self.stats = self._runner.stats
+        return self._runner
+
+    def backend(self) -> Backend:
+        """The model under test, loaded once per process; a failure to load is remembered."""
+        if self._backend_error is not None:
+            raise self._backend_error
+        if self._backend is None:
+            from pytest_mllmtrust.backends import load_backend
+
+            assert self.config.model is not None
+            try:
+                self._backend = load_backend(self.config.model, self.config)
+            except Exception as exc:
+                self._backend_error = exc
+                raise
+        return self._backend
+
+    def cache(self) -> Cache:
+        if self._cache is None:
+            directory = self.config.cache_dir
+            self._cache = NullCache() if directory is None else Cache(directory / "cache.sqlite")
+        return self._cache
+
+    def _font_info(self) -> tuple[Any, str]:
+        if self._font is None:
+            from pytest_mllmtrust.datasets.images import resolve_font
+
+            self._font = resolve_font(None)
+        return self._font
+
+    def _load_image(self, ref: ImageRef) -> Image.Image:
+        from pytest_mllmtrust.datasets import images
+
+        if ref.path is not None:
+            return images.load_image(ref.path, root=ref.root or ref.path.parent)
+        assert ref.render is not None
+        return images.render_typographic(str(ref.render["text"]), font_path=ref.render.get("font"))
+
+    def _image_identity(self, ref: ImageRef) -> str:
+        from pytest_mllmtrust.datasets import images
+
+        if ref.path is not None:
+            return images.sha256_file(ref.path)
+        assert ref.render is not None
+        # A rendered image's bytes depend only on the renderer, its text and its font.
+        return render_identity(
+            {"renderer": RENDERER_VERSION, **ref.render, "font": self._font_info()[1]}
+        )
+
+    def close(self) -> None:
+        if self._backend is not None:
+            self._backend.close()
+        if self._runner is not None and self._runner.kit.llm is not None:
+            self._runner.kit.llm.close()
+        if self._cache is not None:
+            self._cache.close()
+
+    # -- controller: aggregate, gate, results ------------------------------------------------
+    def collect(self, record: dict[str, Any]) -> None:
+        rec = SampleRecord.from_dict(record)
+        self.collected[rec.uid] = rec
+
+    def total_stats(self) -> dict[str, Any]:
+        total = RunStats()
+        total.add(self.stats.to_dict())
+        for stats in self.worker_stats:
+            total.add(stats)
+        return total.to_dict()
+
+    def finish(self) -> Gate:
+        records = list(self.collected.values())
+        self.scoreboard = score_records(records)
+        checks = []
+        counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
+        n = len(records)
+        for threshold in self.config.thresholds:
+            if threshold.key in BUDGET_KEYS:
+                outcome = Outcome.ERROR if threshold.key == "errors" else Outcome.UNSCORED
+                observed: float | None = counts[outcome] / n if n else 0.0
+                checks.append(check(threshold, observed))
+            else:
+                value = self.scoreboard.value(threshold.key)
+                checks.append(check(threshold, value, self.scoreboard.completeness(threshold.key)))
+        self.gate = Gate(checks)
+        return self.gate
+
+    def results(self) -> dict[str, Any]:
+        assert self.scoreboard is not None
+        assert self.gate is not None
+        return build_results(
+            run=self.run_info(),
+            scoreboard=self.scoreboard,
+            gate=self.gate.checks,
+            records=sorted(self.collected.values(), key=lambda r: r.uid),
+        )
+
+    def run_info(self) -> dict[str, Any]:
+        tasks = sorted({r.task for r in self.collected.values()})
+        judges = {
+            t: {
+                "official": get_task(t).official_judge,
+                "used": _judges_used(self.collected.values(), t),
+            }
+            for t in tasks
+        }
+        return {
+            "run_id": self.run_id,
+            "started": self.started.isoformat(timespec="seconds"),
+            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "package_version": __version__,
+            "python": platform.python_version(),
+            "model": None if self.config.model is None else self.config.model.text,
+            "judge": "rules" if self.config.judge is None else self.config.judge.text,
+            "seed": self.config.seed,
+            "limit": self.config.limit,
+            "batch_size": self.config.batch_size,
+            "datasets": {
+                name: _dataset_info(self.data_root(get_task(t)))
+                for name, t in _datasets_of(tasks).items()
+            },
+            "data_files": _data_files_of(self.data, tasks),
+            "judges": judges,
+            "stats": self.total_stats(),
+        }
+
+
+def _judges_used(records: Iterable[SampleRecord], task: str) -> list[str]:
+    return sorted({r.verdict.judge for r in records if r.task == task})
+
+
+def _datasets_of(tasks: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for t in tasks:
+        out.setdefault(get_task(t).dataset, t)
+    return out
+
+
+def _data_files_of(data: DataFiles, tasks: Sequence[str]) -> dict[str, Any]:
+    for t in tasks:
+        spec = get_task(t)
+        for rel in (spec.prompts, *spec.data_files):
+            if rel:
+                data.get(rel)
+    return data.records()
+
+
+def _dataset_info(root: Path) -> dict[str, Any]:
+    """Where the data came from and a manifest hash of its file names and sizes (cheap: no
+    image is read; the per-sample image hashes are in the records)."""
+    bundled = root.is_relative_to(bundled_path("fixtures"))
+    digest = hashlib.sha256()
+    files = 0
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
+        files += 1
+    return {
+        "root": "bundled samples" if bundled else str(root),
+        "bundled": bundled,
+        "files": files,
+        "manifest_sha256": digest.hexdigest(),
+    }
+
+
+def known_tasks() -> list[str]:
+    return sorted(all_tasks())
+
+
+def dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False)
