@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Offline by construction: a hub id that is not on disk fails at once instead of hanging.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "multitrust"
+
+
+@pytest.fixture(scope="session")
+def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_mllmtrust.testing import build_tiny_vlm
+
+    return build_tiny_vlm("llava", tmp_path_factory.mktemp("models") / "llava")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_vl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_mllmtrust.testing import build_tiny_vlm
+
+    return build_tiny_vlm("qwen2_vl", tmp_path_factory.mktemp("models") / "qwen2_vl")
+
+
+def bundled_uids(tasks: Iterable[str] = ("T.1", "S.4"), **options: Any) -> list[Any]:
+    """The samples the suites will run for ``tasks`` on the bundled data."""
+    from pytest_mllmtrust.core.config import parse_config
+    from pytest_mllmtrust.session import TrustSession
+
+    trust = TrustSession(parse_config({"model": "replay:x", **options}, Path.cwd()), Path.cwd())
+    return [s for t in tasks for s in trust.samples_for(t)]
+
+
+def write_replay(
+    path: Path, answer: Callable[[Any], str | None], tasks: Iterable[str] = ("T.1", "S.4")
+) -> Path:
+    """A replay file answering every bundled sample; ``answer`` returning None replays an error."""
+    lines = []
+    for sample in bundled_uids(tasks):
+        text = answer(sample)
+        entry = (
+            {"uid": sample.uid, "output": text}
+            if text is not None
+            else {"uid": sample.uid, "error": "HTTP 500"}
+        )
+        lines.append(json.dumps(entry))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass
+class TrustRun:
+    result: pytest.RunResult
+    results_path: Path
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return json.loads(self.results_path.read_text(encoding="utf-8"))
+
+    @property
+    def outcomes(self) -> dict[str, str]:
+        return {s["uid"]: s["outcome"] for s in self.results["samples"]}
+
+
+@pytest.fixture
+def run_trust(pytester: pytest.Pytester) -> Callable[..., TrustRun]:
+    """Run pytest on the bundled suites in a fresh directory; ``subprocess=True`` for xdist or
+    for runs that must not share this process's imports."""
+
+    def run(*args: str, subprocess: bool = False, json_name: str = "results.json") -> TrustRun:
+        out = pytester.path / json_name
+        argv = (f"--mllm-json={out}", "-p", "no:cacheprovider", *args)
+        result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
+        return TrustRun(result, out)
+
+    return run
+
+
+def read_fixture(relpath: str) -> Any:
+    return json.loads((FIXTURES / relpath).read_text(encoding="utf-8"))
