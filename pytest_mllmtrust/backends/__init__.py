@@ -14,11 +14,13 @@ def load_backend(spec: ModelSpec, config: RunConfig) -> Backend:
         from pytest_mllmtrust.backends.replay import ReplayBackend
 
         return ReplayBackend(spec.target)
-    from pytest_mllmtrust.backends.hf import TransformersBackend, resolve_alias
+    from pytest_mllmtrust.backends.hf import TransformersBackend
 
-    target, trust_remote_code = spec.target, config.trust_remote_code
-    if spec.backend == "alias":
-        target, _ = resolve_alias(spec.target)  # raises if the alias needs remote code not granted
+    # TransformersBackend resolves aliases itself (and refuses one that needs remote code
+    # unless --mllm-trust-remote-code was given).
     return TransformersBackend(
-        target, dtype=config.dtype, device=config.device, trust_remote_code=trust_remote_code
+        spec.target,
+        dtype=config.dtype,
+        device=config.device,
+        trust_remote_code=config.trust_remote_code,
     )

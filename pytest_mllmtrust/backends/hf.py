@@ -1,0 +1,469 @@
+"""The transformers backend: any image-text-to-text checkpoint, batched greedy generation.
+
+One ``model.generate`` call answers a whole batch: each request becomes a single user turn
+(an optional image part, then the text) rendered by the processor's own chat template, rows
+are left-padded so every prompt ends where generation starts, and decoding is greedy. A model
+is always loaded from a local directory; a hub id is first looked up in the local Hugging Face
+cache, so an offline run without the weights fails at once with instructions instead of
+hanging on the network.
+
+torch and transformers are imported when a backend is built, not when this module is imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mllmtrust.backends._hf_compat import (
+    image_only_processor_for,
+    register_image_only_processors,
+    torchvision_usable,
+    transformers_api,
+)
+from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.core.errors import BackendError, ConfigError
+from pytest_mllmtrust.core.hashing import hash_directory
+from pytest_mllmtrust.core.model import GenerationRequest
+
+__all__ = ["ALIASES", "Alias", "TransformersBackend", "resolve_alias"]
+
+REMOTE_CODE_OPTION = "--mllm-trust-remote-code"
+
+
+@dataclass(frozen=True)
+class Alias:
+    """A short model name: its hub id, and whether it only runs with the repository's code."""
+
+    hub_id: str
+    needs_remote_code: bool = False
+    note: str = ""
+
+
+_NEEDS_NUM2WORDS = "its processor needs `pip install num2words`"
+_GATED = "gated: accept the licence on the hub page first"
+
+ALIASES: dict[str, Alias] = {
+    "llava-1.5-7b": Alias("llava-hf/llava-1.5-7b-hf"),
+    "llava-1.5-13b": Alias("llava-hf/llava-1.5-13b-hf"),
+    "llava-1.6-mistral-7b": Alias("llava-hf/llava-v1.6-mistral-7b-hf"),
+    "llava-1.6-vicuna-7b": Alias("llava-hf/llava-v1.6-vicuna-7b-hf"),
+    "qwen2-vl-2b": Alias("Qwen/Qwen2-VL-2B-Instruct"),
+    "qwen2-vl-7b": Alias("Qwen/Qwen2-VL-7B-Instruct"),
+    "qwen2.5-vl-3b": Alias("Qwen/Qwen2.5-VL-3B-Instruct"),
+    "qwen2.5-vl-7b": Alias("Qwen/Qwen2.5-VL-7B-Instruct"),
+    "internvl2-8b": Alias(
+        "OpenGVLab/InternVL2-8B",
+        needs_remote_code=True,
+        note="original release, repository code only; internvl3-8b is the transformers-native one",
+    ),
+    "internvl3-1b": Alias("OpenGVLab/InternVL3-1B-hf"),
+    "internvl3-8b": Alias("OpenGVLab/InternVL3-8B-hf"),
+    "idefics3-8b": Alias("HuggingFaceM4/Idefics3-8B-Llama3"),
+    "smolvlm-256m": Alias("HuggingFaceTB/SmolVLM-256M-Instruct", note=_NEEDS_NUM2WORDS),
+    "smolvlm-2.2b": Alias("HuggingFaceTB/SmolVLM-Instruct", note=_NEEDS_NUM2WORDS),
+    "llama-3.2-11b-vision": Alias("meta-llama/Llama-3.2-11B-Vision-Instruct", note=_GATED),
+    "phi-3.5-vision": Alias("microsoft/Phi-3.5-vision-instruct", needs_remote_code=True),
+}
+
+_DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+}
+# Formats transformers never loads for PyTorch; skipping them can save many gigabytes.
+_NOT_FOR_TORCH = [
+    "*.onnx", "*.onnx_data", "onnx/*", "*.msgpack", "*.h5", "*.tflite", "*.gguf", "*.ot",
+    "coreml/*", "openvino/*",
+]  # fmt: skip
+
+
+def resolve_alias(name: str) -> tuple[str, bool]:
+    """``(hub id, needs remote code)`` for a short model name such as ``qwen2-vl-2b``."""
+    alias = ALIASES.get(name.strip().lower())
+    if alias is None:
+        known = ", ".join(sorted(ALIASES))
+        raise BackendError(
+            f"unknown model alias {name!r}. Known aliases: {known}. Any other model works as "
+            f"'hf:<hub id or local directory>'."
+        )
+    return alias.hub_id, alias.needs_remote_code
+
+
+class TransformersBackend(Backend):
+    """A vision-language model run in-process with transformers."""
+
+    kind = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "auto",
+        device: str = "auto",
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+        min_new_tokens: int = 0,
+    ) -> None:
+        """Find ``model`` (a local directory, a hub id or an alias from :data:`ALIASES`); the
+        weights load on first use (:meth:`load`).
+
+        ``min_new_tokens`` forbids stopping before that many tokens. Real runs keep the
+        default 0; tests set it so a random model does not stop at its first token.
+        """
+        self.model_id = model
+        self.revision = revision
+        self.trust_remote_code = trust_remote_code
+        self.min_new_tokens = min_new_tokens
+        self.hub_id, self.model_dir = _locate(model, revision, trust_remote_code)
+
+        import torch
+
+        self.device = _pick_device(device, torch)
+        self.dtype = _pick_dtype(dtype, self.device, torch)
+        # Loaded on the first generate(): a rerun whose answers are all cached never pays for
+        # loading the weights (minutes for a large checkpoint), only for hashing them once.
+        self._model: Any = None
+        self._processor: Any = None
+        self._tokenizer: Any = None
+        self._closed = False
+        # Some processors (Mllama) refuse a batch mixing rows with and without an image;
+        # learnt on the first such batch, then those batches are split by modality.
+        self._mixes_modalities = True
+        self._classes: dict[str, str] = {}
+        self._fingerprint: dict[str, Any] | None = None
+
+    # -- Backend interface ----------------------------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        if self._fingerprint is None:
+            import transformers
+
+            # Content, not location: the same weights answer the same wherever they live.
+            self._fingerprint = {
+                "backend": self.kind,
+                "weights_sha256": hash_directory(self.model_dir),
+                "dtype": _dtype_name(self.dtype),
+                "padding_side": "left",
+                "min_new_tokens": self.min_new_tokens,
+                "trust_remote_code": self.trust_remote_code,
+                "revision": self.revision,
+                "transformers": transformers.__version__,
+            }
+        return dict(self._fingerprint)
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+
+        generation_config = getattr(self._model, "generation_config", None)
+        return {
+            **self.fingerprint(),
+            "model": self.model_id,
+            "hub_id": self.hub_id,
+            "device": str(self.device),
+            "torch": torch.__version__,
+            **self._classes,
+            "generation": {
+                "do_sample": False,
+                "num_beams": 1,
+                "padding_side": "left",
+                "min_new_tokens": self.min_new_tokens,
+                "max_new_tokens": "per request",
+                "repetition_penalty": getattr(generation_config, "repetition_penalty", None),
+                "mixed_image_and_text_batches": self._mixes_modalities,
+            },
+        }
+
+    def generate(self, batch: Sequence[GenerationRequest]) -> list[str]:
+        requests = list(batch)
+        if not requests:
+            return []
+        groups = _modality_groups(requests)
+        if len(groups) > 1 and self._mixes_modalities:
+            try:
+                return self._generate_together(requests)
+            except _CannotEncodeError:
+                self._mixes_modalities = False
+        answers = [""] * len(requests)
+        for indices in groups:
+            texts = self._generate_together([requests[index] for index in indices])
+            for index, text in zip(indices, texts, strict=True):
+                answers[index] = text
+        return answers
+
+    def load(self) -> None:
+        """Load processor and weights (done by the first generate() if not called before)."""
+        if self._closed:
+            raise BackendError("the transformers backend was closed")
+        if self._model is not None:
+            return
+        register_image_only_processors()
+        self._processor = _load_processor(self.model_dir, self.trust_remote_code)
+        self._model = _load_model(self.model_dir, self.dtype, self.device, self.trust_remote_code)
+        self._tokenizer = self._processor.tokenizer
+        # Decoder-only batches must be padded on the left so that every row's prompt ends
+        # where generation begins.
+        self._tokenizer.padding_side = "left"
+        if self._tokenizer.pad_token is None:
+            self._tokenizer.pad_token = self._tokenizer.eos_token
+        self._classes = {
+            "model_class": type(self._model).__name__,
+            "processor_class": type(self._processor).__name__,
+            "image_processor_class": type(self._processor.image_processor).__name__,
+            "tokenizer_class": type(self._tokenizer).__name__,
+        }
+
+    def close(self) -> None:
+        self._closed = True
+        self._model = None
+        self._processor = None
+        self._tokenizer = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _generate_together(self, requests: list[GenerationRequest]) -> list[str]:
+        """One ``generate`` call for all of ``requests``; each row cut to its own budget."""
+        self.load()
+        import torch
+
+        inputs = self._encode(requests)
+        longest = max(request.max_new_tokens for request in requests)
+        settings: dict[str, Any] = {
+            "do_sample": False,
+            "num_beams": 1,
+            "max_new_tokens": max(longest, 1),
+            "pad_token_id": self._tokenizer.pad_token_id,
+        }
+        if self.min_new_tokens > 0:
+            settings["min_new_tokens"] = min(self.min_new_tokens, max(longest, 1))
+        with torch.inference_mode():
+            output = self._model.generate(**inputs, **settings)
+        sequences = getattr(output, "sequences", output)
+        new_tokens = sequences[:, inputs["input_ids"].shape[1] :]
+        # Greedy decoding is prefix-stable, so cutting a row at its own max_new_tokens gives
+        # exactly what a call with that budget alone would have produced.
+        return [
+            self._tokenizer.decode(row[: max(request.max_new_tokens, 0)], skip_special_tokens=True)
+            for row, request in zip(new_tokens, requests, strict=True)
+        ]
+
+    def _encode(self, requests: list[GenerationRequest]) -> Any:
+        conversations = [_conversation(request) for request in requests]
+        try:
+            inputs = self._processor.apply_chat_template(
+                conversations,
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                processor_kwargs={"padding": True},
+            )
+        except (ValueError, TypeError, IndexError, KeyError) as error:
+            raise _CannotEncodeError(
+                f"{type(self._processor).__name__} could not encode the batch: {error}"
+            ) from error
+        # Only floating tensors (pixel values) are cast to the model's dtype.
+        return inputs.to(self.device, dtype=self.dtype)
+
+
+class _CannotEncodeError(BackendError):
+    """The processor rejected a batch (for instance one mixing image and text-only rows)."""
+
+
+def _conversation(request: GenerationRequest) -> list[dict[str, Any]]:
+    parts: list[dict[str, Any]] = []
+    if request.image is not None:
+        image = request.image if request.image.mode == "RGB" else request.image.convert("RGB")
+        parts.append({"type": "image", "image": image})
+    parts.append({"type": "text", "text": request.text})
+    return [{"role": "user", "content": parts}]
+
+
+def _modality_groups(requests: list[GenerationRequest]) -> list[list[int]]:
+    with_image = [index for index, request in enumerate(requests) if request.image is not None]
+    text_only = [index for index, request in enumerate(requests) if request.image is None]
+    return [group for group in (with_image, text_only) if group]
+
+
+# -- locating the weights -----------------------------------------------------------------
+
+
+def _locate(model: str, revision: str | None, trust_remote_code: bool) -> tuple[str | None, Path]:
+    """``(hub id or None, local directory)`` for a directory, an alias or a hub id."""
+    candidate = Path(model).expanduser()
+    if candidate.is_dir():
+        return None, candidate.resolve()
+    alias = ALIASES.get(model.strip().lower())
+    hub_id = alias.hub_id if alias is not None else model
+    needs_remote_code = any(
+        known.needs_remote_code and known.hub_id.lower() == hub_id.lower()
+        for known in ALIASES.values()
+    )
+    if _looks_like_path(model):
+        raise BackendError(f"model directory {model!r} does not exist")
+    if needs_remote_code and not trust_remote_code:
+        raise BackendError(
+            f"{model!r} ({hub_id}) only runs with code from its model repository. If you trust "
+            f"it, add {REMOTE_CODE_OPTION}."
+        )
+    return hub_id, _local_snapshot(hub_id, revision)
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
+
+
+def _local_snapshot(hub_id: str, revision: str | None) -> Path:
+    """The cached snapshot of ``hub_id``, downloading it only when the hub may be used."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(hub_id, revision=revision, local_files_only=True))
+    except Exception as not_cached:  # any failure here means "not usable from the cache"
+        if _hub_offline():
+            raise BackendError(_fetch_instructions(hub_id, revision)) from not_cached
+    try:
+        return Path(snapshot_download(hub_id, revision=revision, ignore_patterns=_NOT_FOR_TORCH))
+    except Exception as download_error:
+        raise BackendError(
+            f"{_fetch_instructions(hub_id, revision)}\nDownload failed: {download_error}"
+        ) from download_error
+
+
+def _hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    # The constant is read once at import; the environment may have been set since.
+    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
+    from_environment = any((flag or "").upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
+    return bool(constants.HF_HUB_OFFLINE) or from_environment
+
+
+def _fetch_instructions(hub_id: str, revision: str | None) -> str:
+    revision_option = f" --revision {revision}" if revision else ""
+    local_name = hub_id.rsplit("/", 1)[-1]
+    return (
+        f"model {hub_id!r} is not in the local Hugging Face cache and the hub is offline "
+        f"(HF_HUB_OFFLINE). Fetch it once where the hub is reachable:\n"
+        f"    hf download {hub_id}{revision_option}\n"
+        f"(or: huggingface-cli download {hub_id}{revision_option}), then run again; or download "
+        f"it into a directory with `--local-dir ./{local_name}` and pass that directory as the "
+        f"model; or unset HF_HUB_OFFLINE to let this run download it."
+    )
+
+
+# -- loading ------------------------------------------------------------------------------
+
+
+def _pick_device(device: str, torch: Any) -> Any:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as error:
+        raise ConfigError(f"device {device!r} is not a torch device: {error}") from error
+
+
+def _pick_dtype(dtype: str, device: Any, torch: Any) -> Any:
+    if dtype == "auto":
+        # bfloat16 halves GPU memory at no cost in quality; CPUs are fastest and exact in float32.
+        return torch.bfloat16 if device.type == "cuda" else torch.float32
+    name = _DTYPES.get(dtype.lower())
+    if name is None:
+        raise ConfigError(f"dtype {dtype!r}: use auto, {', '.join(sorted(set(_DTYPES.values())))}")
+    return getattr(torch, name)
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _load_processor(model_dir: Path, trust_remote_code: bool) -> Any:
+    model_type = str(_read_json(model_dir / "config.json").get("model_type", ""))
+    # Without a working torchvision, the stock processor of a video-capable family cannot be
+    # built at all, so its image-only subclass loads the same files instead.
+    image_only = None if torchvision_usable() else image_only_processor_for(model_type)
+    try:
+        if image_only is not None:
+            processor = image_only.from_pretrained(str(model_dir), local_files_only=True)
+        else:
+            processor = transformers_api().AutoProcessor.from_pretrained(
+                str(model_dir), trust_remote_code=trust_remote_code, local_files_only=True
+            )
+    except Exception as error:
+        raise _load_error("processor", model_dir, error) from error
+    if getattr(processor, "image_processor", None) is None:
+        raise BackendError(_missing_image_processor_message(model_dir, processor))
+    return processor
+
+
+def _missing_image_processor_message(model_dir: Path, processor: Any) -> str:
+    declared = None
+    for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
+        declared = declared or _read_json(model_dir / name).get("processor_class")
+    named = f" names processor class {declared!r}, which" if declared else ""
+    return (
+        f"AutoProcessor loaded only a {type(processor).__name__} (no image processor) from "
+        f"{model_dir}: the directory{named} could not be found by this transformers version, "
+        f"so images would be silently dropped. Custom processors must be registered with "
+        f"AutoProcessor.register before loading (or need {REMOTE_CODE_OPTION}), and the "
+        f"directory needs a processor or preprocessor config."
+    )
+
+
+def _load_model(model_dir: Path, dtype: Any, device: Any, trust_remote_code: bool) -> Any:
+    transformers = transformers_api()
+    auto_map = _read_json(model_dir / "config.json").get("auto_map", {})
+    auto_class = transformers.AutoModelForImageTextToText
+    if (
+        trust_remote_code
+        and "AutoModelForImageTextToText" not in auto_map
+        and "AutoModelForCausalLM" in auto_map
+    ):
+        # Remote-code VLMs such as Phi-3.5-vision register themselves only as causal LMs.
+        auto_class = transformers.AutoModelForCausalLM
+    try:
+        model = auto_class.from_pretrained(
+            str(model_dir),
+            dtype=dtype,
+            trust_remote_code=trust_remote_code,
+            local_files_only=True,
+            # straight onto the target device: a 7B model need not pass through host memory
+            device_map=str(device),
+        )
+    except Exception as error:
+        raise _load_error("model", model_dir, error) from error
+    model.eval()
+    return model
+
+
+def _load_error(what: str, model_dir: Path, error: Exception) -> BackendError:
+    hint = ""
+    if "trust_remote_code" in str(error):
+        hint = (
+            f"\nThis model needs code from its repository: if you trust it, add "
+            f"{REMOTE_CODE_OPTION}."
+        )
+    return BackendError(f"could not load the {what} from {model_dir}: {error}{hint}")
