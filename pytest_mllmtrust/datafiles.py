@@ -12,12 +12,11 @@ the model under test (shipped beside the suites, in ``suites/prompts/``); everyt
 from __future__ import annotations
 
 import hashlib
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.errors import ConfigError

@@ -171,6 +171,7 @@ def trust_session(config: pytest.Config) -> TrustSession:
 def pytest_cmdline_main(config: pytest.Config) -> None:
     # Keep a shard on one xdist worker (one batched generation per shard) unless the user chose
     # a distribution mode: xdist would otherwise pick "load" and scatter a shard's items.
+    # "loadgroup" then gets the shard-aware scheduler (XdistHooks.pytest_xdist_make_scheduler).
     distributed = getattr(config.option, "numprocesses", None)
     if distributed and _raw_options(config)["model"] and config.option.dist == "no":
         config.option.dist = "loadgroup"
@@ -187,7 +188,8 @@ def pytest_configure(config: pytest.Config) -> None:
     worker_id = config.workerinput["workerid"] if _is_worker(config) else None  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath), worker_id=worker_id)
     if _is_worker(config):
-        trust.run_id = config.workerinput.get("mllmtrust_run_id", trust.run_id)  # type: ignore[attr-defined]
+        workerinput = config.workerinput  # type: ignore[attr-defined]
+        trust.run_id = workerinput.get("mllmtrust_run_id", trust.run_id)
     config.stash[SESSION_KEY] = trust
     if run_config.active and not _is_worker(config):
         config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
@@ -232,25 +234,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     spec = get_task(marker.args[0])
     common = [getattr(pytest.mark, spec.benchmark), getattr(pytest.mark, spec.dimension)]
-    params = [
-        pytest.param(s, id=s.test_id, marks=[*common, pytest.mark.xdist_group(trust.shard_of(s))])
-        for s in trust.samples_for(spec.id)
-    ]
+    params = [pytest.param(s, id=s.test_id, marks=common) for s in trust.samples_for(spec.id)]
     metafunc.parametrize("mllm_sample", params)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     trust = trust_session(session.config)
     if trust.config.active:
-        trust.select(_selected_samples(session.items))
+        trust.select(list(_selected_samples(session.items)))
 
 
-def _selected_samples(items: list[pytest.Item]) -> Iterator[Sample]:
+def _selected_samples(items: list[pytest.Item]) -> Iterator[tuple[str, Sample]]:
     for item in items:
         callspec = getattr(item, "callspec", None)
         sample = callspec.params.get("mllm_sample") if callspec else None
         if isinstance(sample, Sample):
-            yield sample
+            yield item.nodeid, sample
 
 
 @pytest.fixture(scope="session")
@@ -381,6 +380,13 @@ class XdistHooks:
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["mllmtrust_run_id"] = self.trust.run_id
+
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
+        if config.option.dist != "loadgroup":
+            return None
+        from pytest_mllmtrust._xdist import ShardScheduling
+
+        return ShardScheduling(config, log, shard_size=self.trust.config.shard_size)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         stats = getattr(node, "workeroutput", {}).get("mllmtrust_stats")

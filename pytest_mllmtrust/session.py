@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import platform
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -43,9 +44,28 @@ if TYPE_CHECKING:
 
 RENDERER_VERSION = 1
 
+# "<module>::<test>[<variant>:<key>]": the node id of a trust item
+_TRUST_NODEID = re.compile(r"^(?P<test>.*)\[(?P<variant>[^:\]\[]+):[^\]]*\]$")
 
-def shard_id(sample: Sample, index_in_variant: int, shard_size: int) -> str:
-    return f"{sample.task}:{sample.variant}:{index_in_variant // shard_size}"
+
+def shard_scopes(nodeids: Iterable[str], shard_size: int) -> dict[str, str]:
+    """Cut the selected items into shards: runs of ``shard_size`` items of one variant of one
+    test, in collection order.
+
+    A pure function of the node ids, so the xdist controller (which sees only node ids) and
+    each worker (which sees the samples) agree on the shards without talking to each other.
+    """
+    position: dict[str, int] = {}
+    scopes: dict[str, str] = {}
+    for nodeid in nodeids:
+        match = _TRUST_NODEID.match(nodeid)
+        if match is None:
+            continue
+        group = f"{match['test']}[{match['variant']}]"
+        index = position.get(group, 0)
+        position[group] = index + 1
+        scopes[nodeid] = f"{group}#{index // shard_size}"
+    return scopes
 
 
 @dataclass
@@ -63,7 +83,7 @@ class TrustSession:
         self.rootdir = rootdir
         self.worker_id = worker_id
         self.run_id = uuid.uuid4().hex
-        self.started = dt.datetime.now(dt.timezone.utc)
+        self.started = dt.datetime.now(dt.UTC)
         self.data = DataFiles(config.templates_dir)
         self.stats = RunStats()
         self._samples: dict[str, list[Sample]] = {}
@@ -99,30 +119,25 @@ class TrustSession:
             samples = spec.load(self.data_root(spec), ctx)
             if self.config.limit is not None:
                 samples = subsample(samples, self.config.limit, self.config.seed, task_id)
-            position: dict[str, int] = {}
-            for sample in samples:
-                index = position.get(sample.variant, 0)
-                position[sample.variant] = index + 1
-                self._shard_of[sample.uid] = shard_id(sample, index, self.config.shard_size)
             self._samples[task_id] = samples
         return self._samples[task_id]
 
-    def shard_of(self, sample: Sample) -> str:
-        return self._shard_of[sample.uid]
-
-    def select(self, samples: Iterable[Sample]) -> None:
-        """Fix the shards to the samples this process was asked to run (after -k, --lf...)."""
+    def select(self, items: Sequence[tuple[str, Sample]]) -> None:
+        """Fix the shards to the items this process may run, as (node id, sample) pairs in
+        collection order (after -k, -m, --lf): see :func:`shard_scopes`."""
+        scopes = shard_scopes((nodeid for nodeid, _ in items), self.config.shard_size)
         self._shards = {}
-        for sample in samples:
-            self._shards.setdefault(self._shard_of[sample.uid], []).append(sample)
+        self._shard_of = {}
+        for nodeid, sample in items:
+            shard = scopes.get(nodeid, sample.uid)
+            self._shard_of[sample.uid] = shard
+            self._shards.setdefault(shard, []).append(sample)
 
     # -- running ---------------------------------------------------------------------------
     def record_for(self, sample: Sample) -> SampleRecord:
         """This sample's record; the first call for a shard generates and judges all of it."""
         if sample.uid not in self._records:
-            shard = self._shards.get(self._shard_of[sample.uid], [sample])
-            if sample not in shard:
-                shard = [sample]
+            shard = self._shards.get(self._shard_of.get(sample.uid, ""), [sample])
             try:
                 runner = self.runner()
             except Exception as exc:
@@ -266,7 +281,7 @@ class TrustSession:
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(timespec="seconds"),
-            "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "package_version": __version__,
             "python": platform.python_version(),
             "model": None if self.config.model is None else self.config.model.text,

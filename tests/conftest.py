@@ -16,6 +16,39 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "multitrust"
 
+# Extension modules cannot be imported twice in one process, but pytester's in-process runs
+# drop every module first imported during the run. Keep these so that a later in-process run
+# that loads a model does not re-import torch (which fails with a SystemError).
+_KEEP_LOADED = (
+    "torch",
+    "transformers",
+    "tokenizers",
+    "safetensors",
+    "huggingface_hub",
+    "numpy",
+    "PIL",
+    "accelerate",
+    "sklearn",
+    "scipy",
+    "regex",
+    "jinja2",
+)
+
+
+@pytest.fixture(autouse=True)
+def _keep_heavy_modules_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from _pytest import pytester
+
+    original = pytester.SysModulesSnapshot.__init__
+
+    def snapshot(self: Any, preserve: Callable[[str], bool] | None = None) -> None:
+        def keep(name: str) -> bool:
+            return name.split(".")[0] in _KEEP_LOADED or bool(preserve and preserve(name))
+
+        original(self, preserve=keep)
+
+    monkeypatch.setattr(pytester.SysModulesSnapshot, "__init__", snapshot)
+
 
 @pytest.fixture(scope="session")
 def tiny_llava(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -207,6 +207,8 @@ class TransformersBackend(Backend):
         if self._model is not None:
             return
         register_image_only_processors()
+        if self.device.type == "cpu":
+            _share_cpu_between_xdist_workers()
         self._processor = _load_processor(self.model_dir, self.trust_remote_code)
         self._model = _load_model(self.model_dir, self.dtype, self.device, self.trust_remote_code)
         self._tokenizer = self._processor.tokenizer
@@ -278,6 +280,16 @@ class TransformersBackend(Backend):
             ) from error
         # Only floating tensors (pixel values) are cast to the model's dtype.
         return inputs.to(self.device, dtype=self.dtype)
+
+
+def _share_cpu_between_xdist_workers() -> None:
+    """Give each of N xdist workers 1/N of the cores: N workers each using every core slow
+    CPU generation down several times over (thread oversubscription)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 class _CannotEncodeError(BackendError):

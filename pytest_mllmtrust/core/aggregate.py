@@ -118,18 +118,15 @@ def score_multitrust(task_scores: Mapping[str, TaskScore]) -> Scoreboard:
     usable = {t: s.score for t, s in task_scores.items() if s.complete}
     incomplete_tasks = [t for t, s in task_scores.items() if not s.complete]
     subaspects: dict[str, Aggregate] = {}
+    sub_missing: dict[str, tuple[str, ...]] = {}
     for sub, tasks in MULTITRUST_SUBASPECTS.items():
-        agg = combine(
-            sub,
-            tasks,
-            usable,
-            MULTITRUST_WEIGHTS.get(sub),
-            [f"{t} (incomplete)" for t in tasks if t in incomplete_tasks],
-        )
+        broken = [f"{t} (incomplete)" for t in tasks if t in incomplete_tasks]
+        agg = combine(sub, tasks, usable, MULTITRUST_WEIGHTS.get(sub), broken)
         if agg is not None:
             subaspects[sub] = agg
+        # a sub-aspect whose tasks all ran incomplete still names them further up
+        sub_missing[sub] = agg.missing if agg is not None else tuple(broken)
     sub_values = {k: a.value for k, a in subaspects.items()}
-    sub_missing = {k: a.missing for k, a in subaspects.items()}
     dimensions: dict[str, Aggregate] = {}
     for dim, subs in MULTITRUST_DIMENSIONS.items():
         below = [m for s in subs for m in sub_missing.get(s, ())]

@@ -78,6 +78,11 @@ def _positive_int(name: str, raw: Any, *, allow_zero: bool = False) -> int:
     return value
 
 
+def _given(raw: Mapping[str, Any], name: str, default: Any) -> Any:
+    value = raw.get(name)
+    return default if value is None or value == "" else value
+
+
 def _data_roots(entries: Iterable[str], rootdir: Path) -> dict[str, Path]:
     roots: dict[str, Path] = {}
     for entry in entries:
@@ -135,10 +140,10 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         data=_data_roots(raw.get("data") or (), rootdir),
         judge=judge,
         cache_dir=cache_dir,
-        batch_size=_positive_int("--mllm-batch-size", raw.get("batch_size") or 8),
-        shard_size=_positive_int("--mllm-shard-size", raw.get("shard_size") or 64),
+        batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
+        shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),
         limit=limit,
-        seed=_positive_int("--mllm-seed", raw.get("seed") or 0, allow_zero=True),
+        seed=_positive_int("--mllm-seed", _given(raw, "seed", 0), allow_zero=True),
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
         thresholds=parse_all(raw.get("threshold") or ()),
         strict=bool(raw.get("strict")),

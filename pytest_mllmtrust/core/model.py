@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What a judge concluded about one sample.
 
     ``unscored`` (the judge could not decide) and ``error`` (the model, API or judge failed) are

@@ -91,16 +91,16 @@ def subsample(samples: Sequence[Sample], limit: int, seed: int, task: str) -> li
     strata: dict[tuple[str, str | None], list[int]] = {}
     for index, sample in enumerate(samples):
         strata.setdefault((sample.variant, sample.subset), []).append(index)
-    take = dict.fromkeys(strata, 0)
-    budget = limit
+    total = len(samples)
+    quotas = {k: limit * len(v) / total for k, v in strata.items()}
+    take = {k: int(q) for k, q in quotas.items()}
     if limit >= len(strata):
-        take = dict.fromkeys(strata, 1)
-        budget -= len(strata)
-    room = {k: len(v) - take[k] for k, v in strata.items()}
-    total_room = sum(room.values())
-    quotas = {k: budget * room[k] / total_room for k in strata}
-    for k, quota in quotas.items():
-        take[k] += int(quota)
+        for k in take:
+            take[k] = max(take[k], 1)
+    # Raising empty strata to one may overshoot: give back from the largest shares.
+    while sum(take.values()) > limit:
+        largest = max(take, key=lambda k: (take[k], k[0], k[1] or ""))
+        take[largest] -= 1
     left = limit - sum(take.values())
     by_remainder = sorted(strata, key=lambda k: (int(quotas[k]) - quotas[k], k[0], k[1] or ""))
     for k in by_remainder:

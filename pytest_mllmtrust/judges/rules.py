@@ -127,7 +127,7 @@ _FIRST_WORD = re.compile(r"^\W*(yes|no)\b", re.IGNORECASE)
 
 def parse_bracketed_yes_no(reply: str) -> bool | None:
     """A judge reply's bracketed [Yes]/[No]; None (unscored) when absent or contradictory."""
-    found = {m.lower() for m in _BRACKETED.findall(reply)}
+    found = {str(m).lower() for m in _BRACKETED.findall(reply)}
     if len(found) != 1:
         return None
     return found.pop() == "yes"
@@ -136,4 +136,4 @@ def parse_bracketed_yes_no(reply: str) -> bool | None:
 def parse_first_word_yes_no(reply: str) -> bool | None:
     """A classifier-style reply that must open with Yes or No; None (unscored) otherwise."""
     match = _FIRST_WORD.match(reply)
-    return None if match is None else match.group(1).lower() == "yes"
+    return None if match is None else str(match.group(1)).lower() == "yes"

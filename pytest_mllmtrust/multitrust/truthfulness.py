@@ -66,7 +66,8 @@ def _box_verdict(sample: Sample, box: rules.Box | None, judge: str) -> Verdict:
     if box is None:
         return Verdict(Outcome.FAIL, judge, "no box found in the answer", {"box": None, "iou": 0.0})
     box = rules.normalise_box(box, sample.extra.get("width", 0), sample.extra.get("height", 0))
-    overlap = rules.iou(box, tuple(sample.target))  # type: ignore[arg-type]
+    x1, y1, x2, y2 = sample.target
+    overlap = rules.iou(box, (x1, y1, x2, y2))
     outcome = Outcome.PASS if overlap > 0.5 else Outcome.FAIL
     return Verdict(
         outcome, judge, f"IoU {overlap:.3f} (pass above 0.5)", {"box": list(box), "iou": overlap}

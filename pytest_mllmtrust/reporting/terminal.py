@@ -41,7 +41,9 @@ def summary_lines(
                     ts = board.tasks[task]
                     n = sum(ts.counts.values())
                     yield f"{_fmt(ts.score)}  {_mark(ts.incomplete)}     {task}  ({n} samples)"
-    if any(not a.complete for a in [*board.dimensions.values(), *board.tasks.values()]):  # type: ignore[list-item]
+    partial = [a.complete for a in board.dimensions.values()]
+    partial += [t.complete for t in board.tasks.values()]
+    if not all(partial):
         yield "  * partial: not every task or variant of this score ran (see the results file)"
     for c in checks:
         yield f"gate: {c.sentence}"
