@@ -47,6 +47,7 @@ class RunStats:
     generation_seconds: float = 0.0
     judgements_cached: int = 0
     judgements_made: int = 0
+    judge_calls: int = 0
     errors: int = 0
     batch_splits: int = 0
 
@@ -217,6 +218,7 @@ class ShardRunner:
         todo = [s for s in samples if s.uid not in verdicts]
         if not todo:
             return verdicts
+        calls_before = self.kit.calls
         try:
             fresh = spec.judge(todo, [outputs[s.uid] for s in todo], self.kit)
             if len(fresh) != len(todo):
@@ -224,6 +226,7 @@ class ShardRunner:
         except Exception as exc:
             fresh = [Verdict.error("judge", f"judge failed: {_describe(exc)}") for _ in todo]
         self.stats.judgements_made += len(todo)
+        self.stats.judge_calls += self.kit.calls - calls_before
         verdicts.update((s.uid, v) for s, v in zip(todo, fresh, strict=True))
         # errors are not remembered: the next run tries again
         self.cache.put_many(

@@ -37,6 +37,8 @@ class JudgeKit:
         self.refusal_mode = refusal_mode
         self.llm_batch_size = llm_batch_size
         self._refusal: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+        #: generate() calls made to the LLM judge (for run statistics)
+        self.calls = 0
 
     @property
     def has_llm(self) -> bool:
@@ -84,10 +86,12 @@ class JudgeKit:
                 GenerationRequest(p, None, max_new_tokens) for p in prompts[start : start + size]
             ]
             try:
+                self.calls += 1
                 replies.extend(self.llm.generate(chunk))
             except Exception:
                 for request in chunk:
                     try:
+                        self.calls += 1
                         replies.extend(self.llm.generate([request]))
                     except Exception as exc:
                         replies.append(exc)

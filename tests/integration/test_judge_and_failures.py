@@ -1,0 +1,73 @@
+"""An LLM judge that cannot decide, a model that cannot load, and what the terminal says."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import write_replay
+
+from pytest_mllmtrust import EXIT_GATE_FAILED
+
+pytestmark = pytest.mark.slow
+
+
+def ocr_answers(pytester: pytest.Pytester) -> Path:
+    return write_replay(pytester.path / "answers.jsonl", lambda s: "OPEN 24 HOURS")
+
+
+def test_an_undecided_llm_judge_leaves_samples_unscored_never_passed(
+    pytester: pytest.Pytester, run_trust, tiny_llava: Path
+) -> None:
+    # A random-weight model as the judge: its replies never contain a single [Yes] or [No].
+    answers = ocr_answers(pytester)
+    args = (f"--mllm=replay:{answers}", f"--mllm-judge=hf:{tiny_llava}", "-k", "ocr", "-rs")
+    run = run_trust(*args)
+    samples = run.results["samples"]
+    assert len(samples) == 6
+    assert {s["outcome"] for s in samples} == {"unscored"}
+    assert all(s["judge"] == f"llm:hf:{tiny_llava}" for s in samples)
+    assert all(isinstance(s["signals"]["judge_reply"], str) for s in samples)
+    assert run.result.parseoutcomes() == {"unscored": 6, "deselected": 48}
+    ocr = run.results["tasks"]["T.1"]
+    assert ocr["counts"]["unscored"] == 6
+    assert ocr["variants"] == {}  # nothing scored, so no metric was made up
+    assert run.results["run"]["judges"]["T.1"]["used"] == [f"llm:hf:{tiny_llava}"]
+    assert run.results["run"]["stats"]["judge_calls"] == 1  # six judge prompts, one batch
+    assert run.result.ret == EXIT_GATE_FAILED  # 100% unscored is over the 5% budget
+    run.result.stdout.fnmatch_lines(["*gate: unscored<=0.05: MISSED, unscored = 1*"])
+
+    again = run_trust(*args, json_name="again.json")
+    assert again.results["run"]["stats"]["judge_calls"] == 0  # verdicts come from the cache
+    assert again.results["run"]["stats"]["judgements_cached"] == 6
+
+
+def test_a_model_that_cannot_load_stops_the_run_with_how_to_fetch_it(
+    pytester: pytest.Pytester, run_trust
+) -> None:
+    started = time.monotonic()
+    run = run_trust("--mllm=smolvlm-256m")  # not on disk, and the hub is offline in tests
+    assert time.monotonic() - started < 60
+    assert run.result.ret == pytest.ExitCode.INTERRUPTED
+    text = run.result.stdout.str()
+    assert "HuggingFaceTB/SmolVLM-256M-Instruct" in text
+    assert "download" in text
+    assert run.result.parseoutcomes().get("errors") == 1  # stopped after the first item
+
+
+def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
+    pytester: pytest.Pytester, run_trust
+) -> None:
+    answers = write_replay(pytester.path / "answers.jsonl", lambda s: "No.")
+    quiet = run_trust(f"--mllm=replay:{answers}", "-q", "-m", "safety")
+    quiet.result.stdout.fnmatch_lines(["mllmtrust: 24 samples, overall *, 0 errors, gate PASSED"])
+    assert "MultiTrust overall" not in quiet.result.stdout.str()
+    normal = run_trust(f"--mllm=replay:{answers}", "-m", "safety")
+    normal.result.stdout.fnmatch_lines(
+        [
+            f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=- schema=1",
+            "*= mllmtrust =*",
+            "24 samples: * passed, * failed, 0 unscored, 0 errors",
+        ]
+    )
