@@ -6,8 +6,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import write_replay
 
+from conftest import write_replay
 from pytest_mllmtrust import EXIT_GATE_FAILED
 
 pytestmark = pytest.mark.slow
@@ -66,7 +66,8 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
     normal = run_trust(f"--mllm=replay:{answers}", "-m", "safety")
     normal.result.stdout.fnmatch_lines(
         [
-            f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=- schema=1",
+            f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=-"
+            " schema=1",
             "*= mllmtrust =*",
             "24 samples: * passed, * failed, 0 unscored, 0 errors",
         ]
