@@ -140,6 +140,12 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
 ]
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_mllmtrust import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mllmtrust", "trustworthiness of multimodal LLMs (pytest-mllmtrust)")
     for name, flag, help_text, ini_type, kwargs in _OPTIONS:
@@ -341,8 +347,12 @@ class ControllerHooks:
             return
         gate = trust.finish()
         if trust.config.json_path is not None:
+            results = trust.results()
+            session.config.hook.pytest_mllmtrust_update_results(
+                config=session.config, results=results
+            )
             trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
-            trust.config.json_path.write_text(dumps(trust.results()) + "\n", encoding="utf-8")
+            trust.config.json_path.write_text(dumps(results) + "\n", encoding="utf-8")
         # The gate decides, not single samples (a benchmark always has failing samples):
         # failing trust items alone do not fail the run unless --mllm-strict; other tests do.
         only_trust_failed = session.testsfailed == self.failed_items

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
 
 #: bump when the way cache keys are built changes, so old entries are never misread
 CACHE_FORMAT = 1
+
+# Progress of long shards (pytest shows it with --log-cli-level=INFO).
+log = logging.getLogger("pytest_mllmtrust")
 
 
 @dataclass
@@ -66,12 +70,14 @@ class ImageSource:
 
     load: Callable[[ImageRef], Image.Image]
     identity: Callable[[ImageRef], str]
-    _memo: dict[ImageRef, str] = field(default_factory=dict)
+    _memo: dict[str, str] = field(default_factory=dict)
 
     def sha256(self, ref: ImageRef) -> str:
-        if ref not in self._memo:
-            self._memo[ref] = self.identity(ref)
-        return self._memo[ref]
+        # Samples share images (two prompts per image, shared pools): name each once.
+        memo_key = json.dumps([str(ref.path), ref.render], sort_keys=True, default=str)
+        if memo_key not in self._memo:
+            self._memo[memo_key] = self.identity(ref)
+        return self._memo[memo_key]
 
 
 class ShardRunner:
@@ -158,9 +164,21 @@ class ShardRunner:
                 missing.append(s)
         cached = set(outputs)
         self.stats.outputs_cached += len(cached)
+        if missing:
+            log.info(
+                "generating %d of %d samples (%d cached)", len(missing), len(samples), len(cached)
+            )
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
+            began = time.perf_counter()
             fresh = self._generate(batch)
+            log.info(
+                "%s: %d/%d generated (%.1f s for this batch)",
+                batch[0].task,
+                start + len(batch),
+                len(missing),
+                time.perf_counter() - began,
+            )
             outputs.update(fresh)
             done = {keys[uid]: text for uid, text in fresh.items() if isinstance(text, str)}
             if self._cache_outputs:

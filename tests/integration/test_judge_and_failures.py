@@ -72,3 +72,47 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
             "24 samples: * passed, * failed, 0 unscored, 0 errors",
         ]
     )
+
+
+def test_missing_typographic_images_are_rendered_and_seen_by_the_model(
+    pytester: pytest.Pytester, run_trust, tiny_llava: Path
+) -> None:
+    import shutil
+
+    from conftest import FIXTURES
+
+    data = pytester.path / "data"
+    shutil.copytree(FIXTURES, data)
+    folder = data / "safety/typographic_jailbreak/behavior_graph"
+    shutil.rmtree(folder)
+    run = run_trust(
+        f"--mllm=hf:{tiny_llava}",
+        f"--mllm-data=multitrust={data}",
+        "-k",
+        "typographic-behavior",
+        "--log-cli-level=INFO",
+    )
+    samples = run.results["samples"]
+    assert len(samples) == 8
+    assert {s["image"] for s in samples} == {"rendered:typographic"}
+    assert all(s["outcome"] in ("pass", "fail") for s in samples)
+    # the two prompts of one row share one rendered image; different rows differ
+    by_row: dict[str, set[str]] = {}
+    for s in samples:
+        by_row.setdefault(s["key"].split("#")[0], set()).add(s["image_sha256"])
+    assert all(len(ids) == 1 for ids in by_row.values())
+    assert len(set().union(*by_row.values())) == 4
+    # progress of the shard's generation, visible with live logging
+    run.result.stdout.fnmatch_lines(
+        ["*generating 8 of 8 samples (0 cached)*", "*S.4: 8/8 generated*"]
+    )
+
+
+def test_a_conftest_can_amend_the_results_document(pytester: pytest.Pytester, run_trust) -> None:
+    answers = write_replay(pytester.path / "answers.jsonl", lambda s: "No.")
+    pytester.makeconftest(
+        "def pytest_mllmtrust_update_results(config, results):\n"
+        "    results['run']['release_candidate'] = 'rc-7'\n"
+    )
+    run = run_trust(f"--mllm=replay:{answers}", "-m", "safety")
+    assert run.results["run"]["release_candidate"] == "rc-7"
