@@ -80,11 +80,12 @@ def check(threshold: Threshold, observed: float | None, partial: Iterable[str] =
         sentence = f"{t}: no value for {t.key!r} in this run (not run, or not scorable)"
         return GateCheck(t, observed, False, sentence, partial)
     passed = _OPS[t.op](observed, t.limit)
-    shown = f"{observed:.4g}" if t.key in BUDGET_KEYS else f"{observed:.2f}"
+    fmt = "{:.4g}" if t.key in BUDGET_KEYS else "{:.2f}"
+    shown = fmt.format(observed)
     if passed:
         sentence = f"{t}: met ({t.key} = {shown})"
     else:
-        sentence = f"{t}: MISSED, {t.key} = {shown}, off by {abs(observed - t.limit):.4g}"
+        sentence = f"{t}: MISSED, {t.key} = {shown}, off by {fmt.format(abs(observed - t.limit))}"
     if partial:
         sentence += f" [partial: missing {', '.join(partial)}]"
     return GateCheck(t, observed, passed, sentence, partial)
