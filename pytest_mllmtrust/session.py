@@ -31,7 +31,7 @@ from pytest_mllmtrust.core.runner import (
     make_record,
     render_identity,
 )
-from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
+from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, get_task
 from pytest_mllmtrust.core.thresholds import BUDGET_KEYS, GateCheck, check
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import subsample
@@ -334,10 +334,6 @@ def _dataset_info(root: Path) -> dict[str, Any]:
         "files": files,
         "manifest_sha256": digest.hexdigest(),
     }
-
-
-def known_tasks() -> list[str]:
-    return sorted(all_tasks())
 
 
 def dumps(document: dict[str, Any]) -> str:

@@ -126,15 +126,6 @@ def pass_rate_metrics(records: Sequence[SampleRecord]) -> Metrics:
     return {"acc": rate(records)}
 
 
-def mean_of_variants(metric: str) -> Callable[[VariantMetrics], float]:
-    """Score = 100 * mean over variants of one metric (macro average)."""
-
-    def score(metrics: VariantMetrics) -> float:
-        return 100.0 * mean([m[metric] for m in metrics.values()])
-
-    return score
-
-
 _REGISTRY: dict[str, TaskSpec] = {}
 
 
@@ -164,7 +155,3 @@ def all_tasks() -> dict[str, TaskSpec]:
 def _load_builtin_tasks() -> None:
     # Imported lazily: task modules pull in loaders and judges, which the core need not know.
     import pytest_mllmtrust.multitrust  # noqa: F401
-
-
-def first_record_value(records: Sequence[SampleRecord], signal: str) -> Any:
-    return records[0].verdict.signals.get(signal) if records else None
