@@ -7,6 +7,7 @@ it. Nothing here imports pytest, so the whole flow is testable as plain function
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import hashlib
 import json
 import platform
@@ -173,6 +174,9 @@ class TrustSession:
                 batch_size=self.config.batch_size,
             )
             self.stats = self._runner.stats
+            # Everything alive now (torch, the model) lives for the whole run: keep it out of
+            # the garbage collector's scans, which otherwise run per allocation burst.
+            gc.freeze()
         return self._runner
 
     def backend(self) -> Backend:

@@ -13,8 +13,10 @@ torch and transformers are imported when a backend is built, not when this modul
 from __future__ import annotations
 
 import gc
+import importlib.metadata
 import json
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,10 +128,13 @@ class TransformersBackend(Backend):
         self.min_new_tokens = min_new_tokens
         self.hub_id, self.model_dir = _locate(model, revision, trust_remote_code)
 
-        import torch
-
-        self.device = _pick_device(device, torch)
-        self.dtype = _pick_dtype(dtype, self.device, torch)
+        # Names, not torch objects: the cache key needs them, torch does not. A rerun whose
+        # answers are all cached never imports torch (2 s, plus per-item costs of its loggers
+        # under pytest's log capture: docs/performance.md).
+        self.device_name = _device_name(device)
+        self.dtype_name = _dtype_for(dtype, self.device_name)
+        self.device: Any = None
+        self.dtype: Any = None
         # Loaded on the first generate(): a rerun whose answers are all cached never pays for
         # loading the weights (minutes for a large checkpoint), only for hashing them once.
         self._model: Any = None
@@ -146,18 +151,16 @@ class TransformersBackend(Backend):
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
-            import transformers
-
             # Content, not location: the same weights answer the same wherever they live.
             self._fingerprint = {
                 "backend": self.kind,
                 "weights_sha256": hash_directory(self.model_dir),
-                "dtype": _dtype_name(self.dtype),
+                "dtype": self.dtype_name,
                 "padding_side": "left",
                 "min_new_tokens": self.min_new_tokens,
                 "trust_remote_code": self.trust_remote_code,
                 "revision": self.revision,
-                "transformers": transformers.__version__,
+                "transformers": importlib.metadata.version("transformers"),
             }
         return dict(self._fingerprint)
 
@@ -169,7 +172,7 @@ class TransformersBackend(Backend):
             **self.fingerprint(),
             "model": self.model_id,
             "hub_id": self.hub_id,
-            "device": str(self.device),
+            "device": self.device_name,
             "torch": torch.__version__,
             **self._classes,
             "generation": {
@@ -206,6 +209,10 @@ class TransformersBackend(Backend):
             raise BackendError("the transformers backend was closed")
         if self._model is not None:
             return
+        import torch
+
+        self.device = _torch_device(self.device_name, torch)
+        self.dtype = getattr(torch, self.dtype_name)
         register_image_only_processors()
         if self.device.type == "cpu":
             _share_cpu_between_xdist_workers()
@@ -226,6 +233,8 @@ class TransformersBackend(Backend):
 
     def close(self) -> None:
         self._closed = True
+        if self._model is None:
+            return  # never loaded (every answer was cached): nothing to free
         self._model = None
         self._processor = None
         self._tokenizer = None
@@ -381,27 +390,44 @@ def _fetch_instructions(hub_id: str, revision: str | None) -> str:
 # -- loading ------------------------------------------------------------------------------
 
 
-def _pick_device(device: str, torch: Any) -> Any:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def _device_name(device: str) -> str:
+    """The device a run uses, resolved without importing torch."""
+    if device != "auto":
+        return device
+    if "torch" in sys.modules:  # already paid for: ask it
+        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    return "cuda" if _nvidia_gpu_visible() else "cpu"
+
+
+def _nvidia_gpu_visible() -> bool:
+    """An NVIDIA GPU the driver exposes and CUDA_VISIBLE_DEVICES does not hide."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    gpus = Path("/proc/driver/nvidia/gpus")
+    return gpus.is_dir() and any(gpus.iterdir())
+
+
+def _torch_device(name: str, torch: Any) -> Any:
     try:
-        return torch.device(device)
+        device = torch.device(name)
     except RuntimeError as error:
-        raise ConfigError(f"device {device!r} is not a torch device: {error}") from error
+        raise ConfigError(f"device {name!r} is not a torch device: {error}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise BackendError(
+            f"device {name!r}: torch cannot use CUDA here (torch {torch.__version__}); "
+            "pass --mllm-device=cpu or install a CUDA build of torch"
+        )
+    return device
 
 
-def _pick_dtype(dtype: str, device: Any, torch: Any) -> Any:
+def _dtype_for(dtype: str, device_name: str) -> str:
     if dtype == "auto":
         # bfloat16 halves GPU memory at no cost in quality; CPUs are fastest and exact in float32.
-        return torch.bfloat16 if device.type == "cuda" else torch.float32
+        return "bfloat16" if device_name.startswith("cuda") else "float32"
     name = _DTYPES.get(dtype.lower())
     if name is None:
         raise ConfigError(f"dtype {dtype!r}: use auto, {', '.join(sorted(set(_DTYPES.values())))}")
-    return getattr(torch, name)
-
-
-def _dtype_name(dtype: Any) -> str:
-    return str(dtype).removeprefix("torch.")
+    return name
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -274,7 +274,7 @@ def test_auto_settings_on_a_gpu(
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA device")
     backend = load(tiny_models["qwen2_vl"], device="auto")
-    assert backend.device.type == "cuda"
+    assert backend.device_name == "cuda"
     assert backend.fingerprint()["dtype"] == "bfloat16"
     assert len(backend.generate(mixed_batch())) == 5
 

@@ -138,3 +138,19 @@ def wait_for_outputs(db: Path, *, at_least: int, proc: subprocess.Popen[bytes]) 
             pytest.fail(f"the run ended (exit {proc.returncode}) before it could be killed")
         time.sleep(0.02)
     pytest.fail("the run cached nothing within 120 s")
+
+
+def test_a_fully_cached_rerun_never_imports_torch(
+    pytester: pytest.Pytester, run_trust, tiny_llava: Path
+) -> None:
+    args = (f"--mllm=hf:{tiny_llava}", "-m", "truthfulness")
+    assert run_trust(*args).result.ret == 0  # fills the cache
+    pytester.makeconftest(
+        "import sys\n"
+        "def pytest_sessionfinish(session):\n"
+        "    loaded = sorted(m for m in ('torch', 'transformers') if m in sys.modules)\n"
+        "    open('heavy-modules.txt', 'w').write(','.join(loaded))\n"
+    )
+    rerun = run_trust(*args, subprocess=True, json_name="rerun.json")
+    assert rerun.results["run"]["stats"]["outputs_cached"] == 30
+    assert (pytester.path / "heavy-modules.txt").read_text() == ""
