@@ -191,8 +191,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run_config = parse_config(_raw_options(config), Path(config.rootpath))
     except TrustError as exc:
         raise pytest.UsageError(str(exc)) from None
-    worker_id = config.workerinput["workerid"] if _is_worker(config) else None  # type: ignore[attr-defined]
-    trust = TrustSession(run_config, Path(config.rootpath), worker_id=worker_id)
+    trust = TrustSession(run_config, Path(config.rootpath))
     if _is_worker(config):
         workerinput = config.workerinput  # type: ignore[attr-defined]
         trust.run_id = workerinput.get("mllmtrust_run_id", trust.run_id)

@@ -79,10 +79,9 @@ class Gate:
 
 
 class TrustSession:
-    def __init__(self, config: RunConfig, rootdir: Path, *, worker_id: str | None = None) -> None:
+    def __init__(self, config: RunConfig, rootdir: Path) -> None:
         self.config = config
         self.rootdir = rootdir
-        self.worker_id = worker_id
         self.run_id = uuid.uuid4().hex
         self.started = dt.datetime.now(dt.UTC)
         self.data = DataFiles(config.templates_dir)
@@ -90,7 +89,9 @@ class TrustSession:
         self._samples: dict[str, list[Sample]] = {}
         self._shard_of: dict[str, str] = {}
         self._shards: dict[str, list[Sample]] = {}
+        # records generated ahead of their item, handed over (and forgotten) item by item
         self._records: dict[str, SampleRecord] = {}
+        self._done: set[str] = set()
         self._backend: Backend | None = None
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
@@ -146,8 +147,10 @@ class TrustSession:
                     f"could not load the model or judge: {type(exc).__name__}: {exc}"
                 )
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
-            todo = [s for s in shard if s.uid not in self._records]
+            # a rerun item (--reruns, a repeated node id) runs alone, its shard is done
+            todo = [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
             self._records.update(runner.run(get_task(sample.task), todo))
+            self._done.update(s.uid for s in todo)
         return self._records.pop(sample.uid)
 
     def runner(self) -> ShardRunner:
