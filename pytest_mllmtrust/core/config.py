@@ -15,7 +15,11 @@ from typing import Any
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.thresholds import Threshold, parse_all
 
-MODEL_FORMS = "an alias (e.g. 'llava-1.5-7b'), 'hf:<hub id or local dir>' or 'replay:<file.jsonl>'"
+MODEL_FORMS = (
+    "an alias (e.g. 'llava-1.5-7b'), 'hf:<hub id or local dir>', 'openai:<model>', "
+    "'vllm:<hub id or local dir>' or 'replay:<file.jsonl>'"
+)
+BACKENDS = ("hf", "openai", "vllm", "replay")
 KNOWN_DATASETS = ("multitrust", "mllmguard")
 
 
@@ -33,7 +37,7 @@ class ModelSpec:
         if not text:
             raise ConfigError(f"{option}={text!r}: empty; expected {MODEL_FORMS}")
         backend, sep, target = text.partition(":")
-        if sep and backend in ("hf", "replay"):
+        if sep and backend in BACKENDS:
             if not target:
                 raise ConfigError(f"{option}={text!r}: nothing after '{backend}:'")
             return cls(backend, target, text)
@@ -62,6 +66,18 @@ class RunConfig:
     dtype: str = "auto"
     device: str = "auto"
     trust_remote_code: bool = False
+    #: OpenAI-compatible endpoint of the model under test, and of an API judge
+    base_url: str | None = None
+    judge_base_url: str | None = None
+    #: API calls in flight at once, per process
+    concurrency: int = 16
+    #: seconds one API call may take, and how often a failed call is retried
+    timeout: float = 120.0
+    retries: int = 5
+    #: downscale images so that their longer side is at most this many pixels (API backends)
+    max_image_side: int | None = None
+    gpus_per_worker: int = 1
+    tensor_parallel: int = 1
 
     @property
     def active(self) -> bool:
@@ -76,6 +92,27 @@ def _positive_int(name: str, raw: Any, *, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name}={raw!r}: must be {'>= 0' if allow_zero else '> 0'}")
     return value
+
+
+def _positive_float(name: str, raw: Any) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: not a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r}: must be > 0")
+    return value
+
+
+def _url(name: str, raw: Any) -> str | None:
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip()
+    if not re.match(r"^https?://[^\s/]+", text):
+        raise ConfigError(
+            f"{name}={raw!r}: expected an http(s) URL such as http://127.0.0.1:8000/v1"
+        )
+    return text.rstrip("/")
 
 
 def _given(raw: Mapping[str, Any], name: str, default: Any) -> Any:
@@ -151,4 +188,16 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         dtype=dtype,
         device=str(raw.get("device") or "auto"),
         trust_remote_code=bool(raw.get("trust_remote_code")),
+        base_url=_url("--mllm-base-url", raw.get("base_url")),
+        judge_base_url=_url("--mllm-judge-base-url", raw.get("judge_base_url")),
+        concurrency=_positive_int("--mllm-concurrency", _given(raw, "concurrency", 16)),
+        timeout=_positive_float("--mllm-timeout", _given(raw, "timeout", 120)),
+        retries=_positive_int("--mllm-retries", _given(raw, "retries", 5), allow_zero=True),
+        max_image_side=(
+            None
+            if _given(raw, "max_image_side", None) is None
+            else _positive_int("--mllm-max-image-side", raw["max_image_side"])
+        ),
+        gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker", 1)),
+        tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
     )
