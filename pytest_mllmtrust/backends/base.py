@@ -18,6 +18,12 @@ from pytest_mllmtrust.core.model import GenerationRequest
 class Backend(ABC):
     #: short backend name recorded in results and cache keys, e.g. "hf" or "replay"
     kind: str = "?"
+    #: True when an answer cannot depend on which other requests share its batch (API calls
+    #: are answered one by one): the batch size then stays out of the cache key
+    batch_invariant: bool = False
+    #: how many requests the backend wants per generate() call, when it knows better than
+    #: --mllm-batch-size (an API client: enough to keep its concurrency busy)
+    preferred_batch_size: int | None = None
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
@@ -28,8 +34,12 @@ class Backend(ABC):
         """
 
     @abstractmethod
-    def generate(self, batch: Sequence[GenerationRequest]) -> list[str]:
-        """Greedy answers to ``batch``, in order, one string per request."""
+    def generate(self, batch: Sequence[GenerationRequest]) -> Sequence[str | Exception]:
+        """Greedy answers to ``batch``, in order, one per request.
+
+        A backend that fails as a whole raises; one whose requests fail independently (an API)
+        returns the exception in place of that request's answer, so the others still count.
+        """
 
     def describe(self) -> dict[str, Any]:
         """Settings for the run record (defaults to the fingerprint)."""

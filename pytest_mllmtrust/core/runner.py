@@ -99,10 +99,11 @@ class ShardRunner:
         self.stats = RunStats()
         # The batch size and padding side can change greedy answers (LLaVA #1928): both are
         # part of the key, with the backend's own fingerprint.
+        self.batch_size = backend.preferred_batch_size or batch_size
         self._model_identity = {
             "format": CACHE_FORMAT,
             "backend": backend.fingerprint(),
-            "batch_size": batch_size,
+            "batch_size": None if backend.batch_invariant else self.batch_size,
             "generation": generation or {"do_sample": False},
         }
         self._cache_outputs = getattr(backend, "cacheable", True)
@@ -196,8 +197,12 @@ class ShardRunner:
             self.stats.generation_seconds += time.perf_counter() - started
             if len(texts) != len(batch):
                 raise RuntimeError(f"backend returned {len(texts)} answers for {len(batch)}")
-            self.stats.outputs_generated += len(batch)
-            return {s.uid: str(t) for s, t in zip(batch, texts, strict=True)}
+            answers = {
+                s.uid: t if isinstance(t, Exception) else str(t)
+                for s, t in zip(batch, texts, strict=True)
+            }
+            self.stats.outputs_generated += sum(isinstance(t, str) for t in answers.values())
+            return answers
         except Exception as exc:
             if len(batch) == 1:
                 return {batch[0].uid: exc}
