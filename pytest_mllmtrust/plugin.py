@@ -188,6 +188,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "N"},
     ),
     (
+        "canary",
+        "--mllm-canary",
+        "batch-invariance canary: regenerate N seeded samples per task one at a time and report "
+        "how many batched answers differ",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
         "trust_remote_code",
         "--mllm-trust-remote-code",
         "allow the model repository's own code to run (off unless given)",
@@ -440,6 +448,13 @@ class ControllerHooks:
         terminalreporter.section("mllmtrust")
         for line in summary_lines(trust.scoreboard, records, trust.gate.checks, trust.gate.passed):
             terminalreporter.write_line(line)
+        if trust.config.canary:
+            canary = trust.canary_summary()
+            checked = sum(c["checked"] for c in canary.values())
+            differ = sum(c["differ"] for c in canary.values())
+            terminalreporter.write_line(
+                f"canary: {differ} of {checked} batched answers differ from generating them alone"
+            )
         if trust.config.json_path is not None:
             terminalreporter.write_line(f"results: {trust.config.json_path}")
 

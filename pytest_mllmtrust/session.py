@@ -99,6 +99,7 @@ class TrustSession:
         self._runner: ShardRunner | None = None
         self._cache: Cache | None = None
         self._font: tuple[Any, str] | None = None
+        self._canaries: dict[str, set[str]] = {}
         # controller side
         self.collected: dict[str, SampleRecord] = {}
         self.worker_stats: list[dict[str, Any]] = []
@@ -162,7 +163,7 @@ class TrustSession:
             if self.config.judge is not None:
                 from pytest_mllmtrust.backends import load_backend
 
-                judge_backend = load_backend(self.config.judge, self.config)
+                judge_backend = load_backend(self.config.judge, self.config, judge=True)
             kit: JudgeKit = JudgeKit(
                 self.data,
                 judge_backend,
@@ -175,12 +176,24 @@ class TrustSession:
                 self.cache(),
                 ImageSource(self._load_image, self._image_identity),
                 batch_size=self.config.batch_size,
+                canary=self._is_canary if self.config.canary else None,
             )
             self.stats = self._runner.stats
             # Everything alive now (torch, the model) lives for the whole run: keep it out of
             # the garbage collector's scans, which otherwise run per allocation burst.
             gc.freeze()
         return self._runner
+
+    def _is_canary(self, sample: Sample) -> bool:
+        """The --mllm-canary samples of a task: the N whose seeded hash ranks first, so the
+        choice does not depend on order, selection or xdist."""
+        if sample.task not in self._canaries:
+            ranked = sorted(
+                self.samples_for(sample.task),
+                key=lambda s: hashlib.sha256(f"{self.config.seed}/{s.uid}".encode()).hexdigest(),
+            )
+            self._canaries[sample.task] = {s.uid for s in ranked[: self.config.canary]}
+        return sample.uid in self._canaries[sample.task]
 
     def backend(self) -> Backend:
         """The model under test, loaded once per process; a failure to load is remembered."""
@@ -269,12 +282,28 @@ class TrustSession:
     def results(self) -> dict[str, Any]:
         assert self.scoreboard is not None
         assert self.gate is not None
-        return build_results(
+        results = build_results(
             run=self.run_info(),
             scoreboard=self.scoreboard,
             gate=self.gate.checks,
             records=sorted(self.collected.values(), key=lambda r: r.uid),
         )
+        if self.config.canary:
+            results["canary"] = self.canary_summary()
+        return results
+
+    def canary_summary(self) -> dict[str, dict[str, Any]]:
+        """Per task: how many samples were also generated alone, and which answers differed."""
+        summary: dict[str, dict[str, Any]] = {}
+        for record in sorted(self.collected.values(), key=lambda r: r.uid):
+            if record.canary is None:
+                continue
+            entry = summary.setdefault(record.task, {"checked": 0, "differ": 0, "differing": []})
+            entry["checked"] += 1
+            if record.canary == "differs":
+                entry["differ"] += 1
+                entry["differing"].append(record.uid)
+        return summary
 
     def run_info(self) -> dict[str, Any]:
         tasks = sorted({r.task for r in self.collected.values()})

@@ -78,6 +78,8 @@ class RunConfig:
     max_image_side: int | None = None
     gpus_per_worker: int = 1
     tensor_parallel: int = 1
+    #: samples per task regenerated one at a time to check that batching changes nothing
+    canary: int = 0
 
     @property
     def active(self) -> bool:
@@ -200,4 +202,5 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         ),
         gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker", 1)),
         tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
+        canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
     )

@@ -139,6 +139,8 @@ class SampleRecord:
     output: str | None
     verdict: Verdict
     cached: bool = False
+    #: batch-invariance canary: "same" or "differs" when this sample was also generated alone
+    canary: str | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -157,6 +159,7 @@ class SampleRecord:
             "target": self.target,
             "output": self.output,
             "cached": self.cached,
+            "canary": self.canary,
             **self.verdict.to_dict(),
         }
 
@@ -175,6 +178,7 @@ class SampleRecord:
             output=data.get("output"),
             verdict=Verdict.from_dict(data),
             cached=bool(data.get("cached", False)),
+            canary=data.get("canary"),
         )
 
     def explain(self) -> str:

@@ -54,6 +54,7 @@ class RunStats:
     judge_calls: int = 0
     errors: int = 0
     batch_splits: int = 0
+    canary_calls: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -90,6 +91,7 @@ class ShardRunner:
         *,
         batch_size: int,
         generation: dict[str, Any] | None = None,
+        canary: Callable[[Sample], bool] | None = None,
     ) -> None:
         self.backend = backend
         self.kit = kit
@@ -107,6 +109,7 @@ class ShardRunner:
             "generation": generation or {"do_sample": False},
         }
         self._cache_outputs = getattr(backend, "cacheable", True)
+        self._canary = canary
 
     def run(self, spec: TaskSpec, samples: Sequence[Sample]) -> dict[str, SampleRecord]:
         self.stats.samples += len(samples)
@@ -136,6 +139,7 @@ class ShardRunner:
                 verdict = Verdict.error("model", f"model call failed: {_describe(failure)}")
                 records[sample.uid] = make_record(sample, image_ids[sample.uid], None, verdict)
         verdicts = self._judge(spec, answered, {s.uid: str(outputs[s.uid]) for s in answered})
+        canaries = self._canaries(answered, image_ids, outputs)
         for sample in answered:
             records[sample.uid] = make_record(
                 sample,
@@ -143,9 +147,47 @@ class ShardRunner:
                 str(outputs[sample.uid]),
                 verdicts[sample.uid],
                 cached=sample.uid in cached_outputs,
+                canary=canaries.get(sample.uid),
             )
         self.stats.errors += sum(r.outcome is Outcome.ERROR for r in records.values())
         return records
+
+    # -- batch-invariance canary -------------------------------------------------------------
+    def _canaries(
+        self,
+        samples: Sequence[Sample],
+        image_ids: dict[str, str | None],
+        outputs: dict[str, str | Exception],
+    ) -> dict[str, str]:
+        """Generate the canary samples again one at a time and compare with the batched answer.
+
+        Greedy answers should not depend on batching, but padding and batched kernels can change
+        them (LLaVA #1928): this measures how often they do. The single answers are cached
+        under batch size 1, so a rerun does not repeat the check.
+        """
+        chosen = [s for s in samples if self._canary is not None and self._canary(s)]
+        if not chosen:
+            return {}
+        alone = {**self._model_identity, "batch_size": 1}
+        keys = {
+            s.uid: cache_key(alone, s.prompt, image_ids[s.uid], s.max_new_tokens) for s in chosen
+        }
+        found = self.cache.get_many("output", list(keys.values()))
+        verdicts: dict[str, str] = {}
+        for sample in chosen:
+            single = found.get(keys[sample.uid])
+            if single is None:
+                self.stats.canary_calls += 1
+                try:
+                    (answer,) = self.backend.generate([self._request(sample)])
+                except Exception:  # a failed canary says nothing either way
+                    continue
+                if isinstance(answer, Exception):
+                    continue
+                single = str(answer)
+                self.cache.put_many("output", {keys[sample.uid]: single})
+            verdicts[sample.uid] = "same" if single == outputs[sample.uid] else "differs"
+        return verdicts
 
     # -- generation ------------------------------------------------------------------------
     def _output_key(self, sample: Sample, image_id: str | None) -> str:
@@ -270,6 +312,7 @@ def make_record(
     verdict: Verdict,
     *,
     cached: bool = False,
+    canary: str | None = None,
 ) -> SampleRecord:
     return SampleRecord(
         uid=sample.uid,
@@ -284,6 +327,7 @@ def make_record(
         output=output,
         verdict=verdict,
         cached=cached,
+        canary=canary,
     )
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import FIXTURES
 from pytest_mllmtrust.bundled import bundled_path
 
 pytestmark = pytest.mark.slow
@@ -154,3 +155,40 @@ def test_a_fully_cached_rerun_never_imports_torch(
     rerun = run_trust(*args, subprocess=True, json_name="rerun.json")
     assert rerun.results["run"]["stats"]["outputs_cached"] == 30
     assert (pytester.path / "heavy-modules.txt").read_text() == ""
+
+
+def test_the_canary_compares_batched_answers_with_answers_generated_alone(
+    run_trust, tiny_llava: Path
+) -> None:
+    from PIL import Image
+
+    from pytest_mllmtrust.backends.hf import TransformersBackend
+    from pytest_mllmtrust.core.model import GenerationRequest
+
+    args = (
+        f"--mllm=hf:{tiny_llava}",
+        "--mllm-canary=2",
+        "-m",
+        "truthfulness",
+        "--mllm-batch-size=6",
+    )
+    run = run_trust(*args)
+    results = run.results
+    canary = results["canary"]["T.1"]
+    assert canary["checked"] == 2
+    checked = [s for s in results["samples"] if s["canary"] is not None]
+    assert len(checked) == 2
+    assert results["run"]["stats"]["canary_calls"] == 2
+    # check the verdicts independently: generate each canary sample alone, here
+    backend = TransformersBackend(str(tiny_llava))
+    for sample in checked:
+        with Image.open(FIXTURES / sample["image"]) as image:
+            request = GenerationRequest(sample["prompt"], image.convert("RGB"), 100)
+        (alone,) = backend.generate([request])
+        assert sample["canary"] == ("same" if alone == sample["output"] else "differs")
+    assert canary["differ"] == sum(s["canary"] == "differs" for s in checked)
+    run.result.stdout.fnmatch_lines([f"canary: {canary['differ']} of 2 batched answers differ*"])
+
+    again = run_trust(*args, json_name="again.json")
+    assert again.results["run"]["stats"]["canary_calls"] == 0  # the single answers are cached
+    assert again.results["canary"] == results["canary"]
