@@ -4,16 +4,39 @@ from __future__ import annotations
 
 from pytest_mllmtrust.backends.base import Backend
 from pytest_mllmtrust.core.config import ModelSpec, RunConfig
+from pytest_mllmtrust.core.errors import ConfigError
 
 __all__ = ["Backend", "load_backend"]
 
 
-def load_backend(spec: ModelSpec, config: RunConfig) -> Backend:
-    """Instantiate the backend a ``--mllm`` (or ``--mllm-judge``) spec names."""
+def load_backend(spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Backend:
+    """Instantiate the backend a ``--mllm`` (or, with ``judge``, ``--mllm-judge``) spec names."""
     if spec.backend == "replay":
         from pytest_mllmtrust.backends.replay import ReplayBackend
 
         return ReplayBackend(spec.target)
+    if spec.backend == "openai":
+        from pytest_mllmtrust.backends.openai_api import OpenAIBackend
+
+        return OpenAIBackend(
+            spec.target,
+            base_url=config.judge_base_url if judge else config.base_url,
+            concurrency=config.concurrency,
+            timeout=config.timeout,
+            retries=config.retries,
+            max_image_side=config.max_image_side,
+        )
+    if spec.backend == "vllm":
+        from pytest_mllmtrust.backends.vllm_engine import VLLMBackend
+
+        return VLLMBackend(
+            spec.target,
+            dtype=config.dtype,
+            tensor_parallel=config.tensor_parallel,
+            trust_remote_code=config.trust_remote_code,
+        )
+    if spec.backend not in ("hf", "alias"):
+        raise ConfigError(f"no backend for {spec.text!r}")
     from pytest_mllmtrust.backends.hf import TransformersBackend
 
     # TransformersBackend resolves aliases itself (and refuses one that needs remote code
