@@ -384,6 +384,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     trust = trust_session(config)
     if trust.config.active and _is_worker(config):
         config.workeroutput["mllmtrust_stats"] = trust.stats.to_dict()  # type: ignore[attr-defined]
+        config.workeroutput["mllmtrust_backend"] = trust.backend_description()  # type: ignore[attr-defined]
         trust.close()
 
 
@@ -476,9 +477,10 @@ class XdistHooks:
         return ShardScheduling(config, log, shard_size=self.trust.config.shard_size)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        stats = getattr(node, "workeroutput", {}).get("mllmtrust_stats")
-        if stats:
-            self.trust.worker_stats.append(stats)
+        output = getattr(node, "workeroutput", {})
+        if output.get("mllmtrust_stats"):
+            self.trust.worker_stats.append(output["mllmtrust_stats"])
+        self.trust.worker_backend = self.trust.worker_backend or output.get("mllmtrust_backend")
 
 
 __all__ = ["mllm_record", "mllm_session", "trust_session"]

@@ -103,6 +103,8 @@ class TrustSession:
         # controller side
         self.collected: dict[str, SampleRecord] = {}
         self.worker_stats: list[dict[str, Any]] = []
+        #: the model backend's settings as a worker reported them (xdist)
+        self.worker_backend: dict[str, Any] | None = None
         self.scoreboard: Scoreboard | None = None
         self.gate: Gate | None = None
 
@@ -242,6 +244,15 @@ class TrustSession:
             {"renderer": RENDERER_VERSION, **ref.render, "font": self._font_info()[1]}
         )
 
+    def backend_description(self) -> dict[str, Any] | None:
+        """The model backend's identity and effective settings, for the run record."""
+        if self._backend is None:
+            return self.worker_backend
+        try:
+            return self._backend.describe()
+        except Exception as exc:  # a record is no reason to fail a finished run
+            return {"backend": self._backend.kind, "describe_failed": str(exc)}
+
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
@@ -325,6 +336,7 @@ class TrustSession:
             "seed": self.config.seed,
             "limit": self.config.limit,
             "batch_size": self.config.batch_size,
+            "backend": self.backend_description(),
             "datasets": {
                 name: _dataset_info(self.data_root(get_task(t)))
                 for name, t in _datasets_of(tasks).items()

@@ -165,15 +165,13 @@ class TransformersBackend(Backend):
         return dict(self._fingerprint)
 
     def describe(self) -> dict[str, Any]:
-        import torch
-
         generation_config = getattr(self._model, "generation_config", None)
         return {
             **self.fingerprint(),
             "model": self.model_id,
             "hub_id": self.hub_id,
             "device": self.device_name,
-            "torch": torch.__version__,
+            "torch": importlib.metadata.version("torch"),
             **self._classes,
             "generation": {
                 "do_sample": False,

@@ -73,6 +73,14 @@ def test_xdist_gives_the_same_results_as_one_process(run_trust, tiny_llava: Path
     assert comparable(spread.results) == comparable(alone.results)
     for key in ("tasks", "subaspects", "dimensions", "overall", "gate"):
         assert spread.results[key] == alone.results[key]
+    # the workers' backend settings reached the controller's run record
+    backend = spread.results["run"]["backend"]
+    assert backend == alone.results["run"]["backend"]
+    assert (backend["backend"], backend["dtype"], backend["padding_side"]) == (
+        "hf",
+        "float32",
+        "left",
+    )
     # both workers reported their work to the controller, and nothing was done twice
     assert spread.results["run"]["stats"]["outputs_generated"] == SAMPLES
     assert spread.results["run"]["stats"]["model_calls"] == batches(8)
