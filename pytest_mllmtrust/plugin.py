@@ -256,6 +256,21 @@ def pytest_configure(config: pytest.Config) -> None:
         run_config = parse_config(_raw_options(config), Path(config.rootpath))
     except TrustError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if run_config.active:
+        # xdist: pin each worker to its own GPU(s) before any backend imports torch
+        from pytest_mllmtrust.gpus import configure_gpus
+
+        try:
+            gpus = configure_gpus(
+                run_config,
+                workerinput=getattr(config, "workerinput", None),
+                numprocesses=getattr(config.option, "numprocesses", None),
+                explicit=_raw_options(config)["gpus_per_worker"] is not None,
+            )
+        except TrustError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        if gpus is not None:
+            config.workeroutput["mllmtrust_gpus"] = gpus  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath))
     if _is_worker(config):
         workerinput = config.workerinput  # type: ignore[attr-defined]
