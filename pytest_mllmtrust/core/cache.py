@@ -11,7 +11,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,18 @@ class Cache:
         self.path = path
         # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is one transaction.
         self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.executescript(_SCHEMA)
+        _retry_while_locked(lambda: self._setup())
         #: entries written by this process (for run statistics)
         self.writes = 0
+
+    def _setup(self) -> None:
+        # Switching to WAL needs a moment alone with the file and fails at once (no busy
+        # wait) while another xdist worker opens it too: hence the retry around this.
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
 
     def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -91,6 +97,21 @@ class Cache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def _retry_while_locked(action: Callable[[], None], *, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    delay = 0.01
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            locked = "locked" in str(exc) or "busy" in str(exc)
+            if not locked or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 class NullCache(Cache):
