@@ -29,6 +29,7 @@ from pytest_mllmtrust.backends._hf_compat import (
     transformers_api,
 )
 from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.core.config import dtype_name
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
@@ -73,15 +74,6 @@ ALIASES: dict[str, Alias] = {
     "phi-3.5-vision": Alias("microsoft/Phi-3.5-vision-instruct", needs_remote_code=True),
 }
 
-_DTYPES = {
-    "float32": "float32",
-    "fp32": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-}
 # Formats transformers never loads for PyTorch; skipping them can save many gigabytes.
 _NOT_FOR_TORCH = [
     "*.onnx", "*.onnx_data", "onnx/*", "*.msgpack", "*.h5", "*.tflite", "*.gguf", "*.ot",
@@ -422,10 +414,7 @@ def _dtype_for(dtype: str, device_name: str) -> str:
     if dtype == "auto":
         # bfloat16 halves GPU memory at no cost in quality; CPUs are fastest and exact in float32.
         return "bfloat16" if device_name.startswith("cuda") else "float32"
-    name = _DTYPES.get(dtype.lower())
-    if name is None:
-        raise ConfigError(f"dtype {dtype!r}: use auto, {', '.join(sorted(set(_DTYPES.values())))}")
-    return name
+    return dtype_name(dtype)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.core.config import dtype_name
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
@@ -30,17 +31,6 @@ __all__ = ["INSTALL_HINT", "NO_GPU", "VLLMBackend"]
 
 INSTALL_HINT = "vLLM is not installed: pip install 'pytest-mllmtrust[vllm]'"
 NO_GPU = "vllm: needs a CUDA GPU; none is visible"
-
-_DTYPES = {
-    "auto": "auto",
-    "float32": "float32",
-    "fp32": "float32",
-    "float16": "float16",
-    "fp16": "float16",
-    "half": "float16",
-    "bfloat16": "bfloat16",
-    "bf16": "bfloat16",
-}
 
 
 def vllm_installed() -> bool:
@@ -92,12 +82,9 @@ class VLLMBackend(Backend):
             raise BackendError(NO_GPU)
         if tensor_parallel < 1:
             raise ConfigError(f"--mllm-tensor-parallel={tensor_parallel}: must be > 0")
-        dtype_name = _DTYPES.get(dtype.lower())
-        if dtype_name is None:
-            raise ConfigError(f"dtype {dtype!r}: use {', '.join(sorted(set(_DTYPES.values())))}")
         self.model_id = model
         self.revision = revision
-        self.dtype_name = dtype_name
+        self.dtype_name = dtype_name(dtype)
         self.tensor_parallel = tensor_parallel
         self.trust_remote_code = trust_remote_code
         self.max_model_len = max_model_len

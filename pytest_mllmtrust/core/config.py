@@ -20,6 +20,28 @@ MODEL_FORMS = (
     "'vllm:<hub id or local dir>' or 'replay:<file.jsonl>'"
 )
 BACKENDS = ("hf", "openai", "vllm", "replay")
+#: accepted spellings of a model dtype -> its torch name
+DTYPES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+}
+
+
+def dtype_name(dtype: str) -> str:
+    """The torch name of a dtype spelling ("auto" stays "auto"); ConfigError if unknown."""
+    if dtype == "auto":
+        return dtype
+    name = DTYPES.get(dtype.lower())
+    if name is None:
+        raise ConfigError(f"dtype={dtype!r}: use auto, {', '.join(sorted(set(DTYPES.values())))}")
+    return name
+
+
 KNOWN_DATASETS = ("multitrust", "mllmguard")
 
 
@@ -169,9 +191,11 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         if not templates_dir.is_dir():
             raise ConfigError(f"--mllm-templates={templates_raw!r}: not a directory")
 
-    dtype = str(raw.get("dtype") or "auto")
-    if dtype not in ("auto", "float32", "float16", "bfloat16"):
-        raise ConfigError(f"--mllm-dtype={dtype!r}: use auto, float32, float16 or bfloat16")
+    dtype_raw = str(raw.get("dtype") or "auto")
+    try:
+        dtype = dtype_name(dtype_raw)
+    except ConfigError as exc:
+        raise ConfigError(f"--mllm-{exc}") from None
 
     json_raw = raw.get("json")
     return RunConfig(

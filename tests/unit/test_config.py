@@ -192,7 +192,17 @@ def test_known_dtypes(dtype: str, tmp_path: Path) -> None:
     assert parse_config({"dtype": dtype}, tmp_path).dtype == dtype
 
 
-@pytest.mark.parametrize("dtype", ["fp16", "int8", "Float32"])
+@pytest.mark.parametrize(
+    ("spelling", "dtype"),
+    [("fp16", "float16"), ("half", "float16"), ("Float32", "float32"), ("bf16", "bfloat16")],
+)
+def test_other_spellings_of_a_dtype_are_normalised(
+    spelling: str, dtype: str, tmp_path: Path
+) -> None:
+    assert parse_config({"dtype": spelling}, tmp_path).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", ["int8", "float64", "fp8"])
 def test_unknown_dtype_is_rejected(dtype: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=f"--mllm-dtype={dtype!r}"):
         parse_config({"dtype": dtype}, tmp_path)
