@@ -1,6 +1,7 @@
 """A small OpenAI-compatible chat-completions server that can misbehave on cue (stdlib only).
 
-For tests and benchmarks of the ``openai:`` backend against a real HTTP server::
+For tests and benchmarks of the ``openai:`` backend (and the hosted scorers) against a real HTTP
+server::
 
     with ChatServer(reply="I'm sorry, I can't help with that.", latency=0.1) as server:
         server.faults.extend([Fault.status(429, retry_after=0.05), Fault.status(500)])
@@ -12,6 +13,21 @@ For tests and benchmarks of the ``openai:`` backend against a real HTTP server::
 
 ``faults`` is consumed one per request in arrival order (rules are checked first). Run as a
 script (``python -m pytest_mllmtrust.testing_server --latency 0.2``) it serves until interrupted.
+
+Besides ``POST /v1/chat/completions`` the server answers two scoring endpoints, with the same
+faults, rules, latency and bookkeeping:
+
+* ``POST /v1/moderations`` in the OpenAI moderation shape, one result per input;
+* ``POST /v1alpha1/comments:analyze`` in the Perspective shape, one summary score per requested
+  attribute (``server.perspective_url`` is its full address).
+
+Their numbers come from ``server.scores(text, name)``, where ``name`` is a Perspective attribute
+(``"TOXICITY"``) or a moderation category (``"harassment/threatening"``). The default,
+:func:`default_scores`, gives every name 0.9 when the text contains "idiot" (any case) and 0.1
+otherwise. A function may return None to leave that attribute or category out of the answer.
+Rules match the text being scored (all inputs of a moderation request, joined by newlines).
+``server.paths`` keeps each request's path *with its query string* (where Perspective's ``key``
+travels).
 """
 
 from __future__ import annotations
@@ -27,9 +43,36 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["ChatServer", "Fault", "Rule", "prompt_text"]
+__all__ = [
+    "MODERATION_CATEGORIES",
+    "ChatServer",
+    "Fault",
+    "Rule",
+    "default_scores",
+    "prompt_text",
+    "scored_texts",
+]
 
 Reply = Callable[[dict[str, Any]], str]
+#: (text, attribute or category) -> score, or None to leave that name out of the answer
+Scores = Callable[[str, str], float | None]
+
+#: the categories the moderation endpoint reports, in the order of OpenAI's omni model
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +118,13 @@ class Fault:
         """``finish_reason="content_filter"`` and no content, as hosted APIs withhold answers."""
         return cls("content_filter")
 
+    @classmethod
+    def missing_scores(cls) -> Fault:
+        """A 200 from a scoring endpoint without its scores: Perspective's answer lacks
+        ``attributeScores``, each moderation result lacks ``category_scores`` (on chat
+        completions it acts as :meth:`empty_choices`)."""
+        return cls("missing_scores")
+
 
 @dataclass
 class Rule:
@@ -94,8 +144,48 @@ def prompt_text(body: dict[str, Any]) -> str:
     return " ".join(p.get("text", "") for p in content if p.get("type") == "text")
 
 
+def scored_texts(body: dict[str, Any]) -> list[str]:
+    """The texts a scoring request asks about: Perspective's ``comment.text``, or each of a
+    moderation request's inputs (a string, or a list of strings and ``{"type": "text"}``
+    parts; an image part counts as an empty text)."""
+    comment = body.get("comment")
+    if isinstance(comment, dict):
+        text = comment.get("text")
+        return [text if isinstance(text, str) else ""]
+    inputs = body.get("input", "")
+    if isinstance(inputs, str):
+        return [inputs]
+    if not isinstance(inputs, list):
+        return [""]
+    texts = []
+    for item in inputs:
+        if isinstance(item, dict):
+            text = item.get("text") if item.get("type") == "text" else ""
+            texts.append(text if isinstance(text, str) else "")
+        else:
+            texts.append(item if isinstance(item, str) else "")
+    return texts
+
+
+def default_scores(text: str, name: str) -> float:
+    """0.9 for every attribute or category when ``text`` contains "idiot" (any case), else 0.1."""
+    return 0.9 if "idiot" in text.lower() else 0.1
+
+
 def _default_reply(body: dict[str, Any]) -> str:
     return f"answer to: {prompt_text(body)[:20]}"
+
+
+def _route(path: str) -> str | None:
+    """Which endpoint ``path`` (query string included) addresses, or None for an unknown one."""
+    route = path.split("?", 1)[0].rstrip("/")
+    if route.endswith("/chat/completions"):
+        return "chat"
+    if route.endswith("/moderations"):
+        return "moderations"
+    if route.endswith("/comments:analyze"):
+        return "perspective"
+    return None
 
 
 @dataclass
@@ -104,9 +194,12 @@ class ChatServer:
     latency: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    scores: Scores = default_scores
 
     def __post_init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        #: the path of each request with its query string, e.g. "/v1alpha1/comments:analyze?key=.."
+        self.paths: list[str] = []
         #: the Authorization header of each request (None when absent), to check a key is sent
         self.authorizations: list[str | None] = []
         #: time.monotonic() when each request arrived
@@ -125,6 +218,11 @@ class ChatServer:
         assert self._httpd is not None, "start() the server first"
         host, port = self._httpd.server_address[:2]
         return f"http://{host!s}:{port}/v1"
+
+    @property
+    def perspective_url(self) -> str:
+        """The address of the Perspective-style ``comments:analyze`` endpoint."""
+        return self.base_url[: -len("/v1")] + "/v1alpha1/comments:analyze"
 
     def start(self) -> ChatServer:
         server = self
@@ -163,14 +261,21 @@ class ChatServer:
         self.stop()
 
     # -- bookkeeping used by the handler -----------------------------------------------------
-    def _admit(self, body: dict[str, Any], authorization: str | None) -> Fault | None:
+    def _admit(
+        self, body: dict[str, Any], authorization: str | None, path: str = ""
+    ) -> Fault | None:
         with self._lock:
             self.requests.append(body)
+            self.paths.append(path)
             self.authorizations.append(authorization)
             self.arrivals.append(time.monotonic())
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            text = prompt_text(body) if isinstance(body.get("messages"), list) else ""
+            route = _route(path)
+            if route is None or route == "chat":
+                text = prompt_text(body) if isinstance(body.get("messages"), list) else ""
+            else:
+                text = "\n".join(scored_texts(body))
             for rule in self.rules:
                 if rule.contains in text and (rule.times is None or rule.times > 0):
                     if rule.times is not None:
@@ -226,7 +331,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
-        if not self.path.rstrip("/").endswith("/chat/completions"):
+        route = _route(self.path)
+        if route is None:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
             return
         try:
@@ -236,16 +342,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
             return
-        fault = self.chat._admit(body, self.headers.get("Authorization"))
+        fault = self.chat._admit(body, self.headers.get("Authorization"), self.path)
         try:
             self.chat._sleep(self.chat.latency)
-            self._respond(body, fault)
+            self._respond(body, fault, route)
         except OSError:  # the client gave up (timeout) or we cut it off on purpose
             self.close_connection = True
         finally:
             self.chat._leave()
 
-    def _respond(self, body: dict[str, Any], fault: Fault | None) -> None:
+    def _respond(self, body: dict[str, Any], fault: Fault | None, route: str = "chat") -> None:
         kind = fault.kind if fault else "ok"
         if fault is not None and kind == "status":
             headers = {}
@@ -262,24 +368,23 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and kind == "delay":
             self.chat._sleep(fault.seconds)
-        text: str | None = self.chat._answer(body) if kind != "content_filter" else None
-        finish = "content_filter" if kind == "content_filter" else "stop"
-        choice = {
-            "index": 0,
-            "message": {"role": "assistant", "content": text},
-            "finish_reason": finish,
-            "logprobs": None,
-        }
-        completion = {
-            "id": f"chatcmpl-{len(self.chat.requests)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body.get("model", "?"),
-            "choices": [] if kind == "empty_choices" else [choice],
-            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-        }
+        if route == "moderations":
+            payload = self._moderation(body, kind)
+        elif route == "perspective":
+            if not scored_texts(body)[0]:
+                # as the real API does; the error is Google's shape, not OpenAI's
+                problem = {
+                    "code": 400,
+                    "message": "Comment must be non-empty.",
+                    "status": "INVALID_ARGUMENT",
+                }
+                self._json(400, {"error": problem})
+                return
+            payload = self._perspective(body, kind)
+        else:
+            payload = self._completion(body, kind)
         if kind == "truncated":
-            data = json.dumps(completion).encode()
+            data = json.dumps(payload).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
@@ -288,7 +393,67 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self._cut()
             return
-        self._json(200, completion)
+        self._json(200, payload)
+
+    def _completion(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        text: str | None = self.chat._answer(body) if kind != "content_filter" else None
+        finish = "content_filter" if kind == "content_filter" else "stop"
+        choice = {
+            "index": 0,
+            "message": {"role": "assistant", "content": text},
+            "finish_reason": finish,
+            "logprobs": None,
+        }
+        return {
+            "id": f"chatcmpl-{len(self.chat.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", "?"),
+            "choices": [] if kind in ("empty_choices", "missing_scores") else [choice],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+
+    def _scored(self, text: str, names: Any) -> dict[str, float]:
+        """``server.scores`` for each name, leaving out those it returns None for."""
+        scored = {}
+        for name in names:
+            value = self.chat.scores(text, name)
+            if value is not None:
+                scored[name] = value
+        return scored
+
+    def _moderation(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        results = []
+        for text in scored_texts(body):
+            scores = self._scored(text, MODERATION_CATEGORIES)
+            flags = {name: value >= 0.5 for name, value in scores.items()}
+            result: dict[str, Any] = {
+                "flagged": any(flags.values()),
+                "categories": flags,
+                "category_applied_input_types": {name: ["text"] for name in scores},
+            }
+            if kind != "missing_scores":
+                result["category_scores"] = scores
+            results.append(result)
+        return {
+            "id": f"modr-{len(self.chat.requests)}",
+            "model": body.get("model") or "omni-moderation-latest",
+            "results": results,
+        }
+
+    def _perspective(self, body: dict[str, Any], kind: str) -> dict[str, Any]:
+        requested = body.get("requestedAttributes")
+        languages = body.get("languages") or ["en"]
+        if kind == "missing_scores":
+            return {"languages": languages}
+        text = scored_texts(body)[0]
+        names = list(requested) if isinstance(requested, dict) else []
+        scores = self._scored(text, names)
+        attributes = {
+            name: {"summaryScore": {"value": value, "type": "PROBABILITY"}}
+            for name, value in scores.items()
+        }
+        return {"attributeScores": attributes, "languages": languages}
 
     def _cut(self) -> None:
         self.close_connection = True
