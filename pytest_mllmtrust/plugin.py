@@ -18,6 +18,7 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
 from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.errors import TrustError
+from pytest_mllmtrust.core.judges import UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.session import TrustSession, dumps
@@ -47,10 +48,27 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "judge",
         "--mllm-judge",
-        "judge for tasks whose official judge is a model: 'rules' (offline "
-        "fallbacks, default) or a model spec such as hf:<dir>",
+        "judge per role, ROLE=SPEC or SPEC for the LLM judge (repeatable); roles: "
+        "llm, jailbreak, action, toxicity, moderation, guardrank, embedding (default: offline "
+        "fallbacks; see docs/judges.md)",
+        "linelist",
+        {"action": "append", "metavar": "[ROLE=]SPEC"},
+    ),
+    (
+        "judge_eval",
+        "--mllm-judge-eval",
+        "score the configured judges against human-labelled verdicts (JSONL) and exit: "
+        "accuracy, Cohen's kappa, confusion matrix",
         "string",
-        {"metavar": "SPEC"},
+        {"metavar": "FILE"},
+    ),
+    (
+        "refusal_mode",
+        "--mllm-refusal-mode",
+        "refusal keyword matching: default (the benchmark's substring rule) or strict (explicit "
+        "refusals and apologies only, on word boundaries)",
+        "string",
+        {"metavar": "MODE"},
     ),
     (
         "cache",
@@ -276,7 +294,12 @@ def pytest_configure(config: pytest.Config) -> None:
         workerinput = config.workerinput  # type: ignore[attr-defined]
         trust.run_id = workerinput.get("mllmtrust_run_id", trust.run_id)
     config.stash[SESSION_KEY] = trust
+    if run_config.judge_eval is not None:
+        config.pluginmanager.register(JudgeEvalHooks(trust), "mllmtrust-judge-eval")
+        return
     if run_config.active and not _is_worker(config):
+        for reason in unpinned_judges(run_config.judges):
+            config.issue_config_time_warning(UnpinnedJudgeWarning(reason), stacklevel=2)
         config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
     if run_config.active and config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistHooks(trust), "mllmtrust-xdist")
@@ -298,7 +321,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not trust.config.active:
         return None
     c = trust.config
-    judge = c.judge.text if c.judge else "rules"
+    judge = ", ".join(
+        [c.judge.text if c.judge else "rules"]
+        + [
+            s.text
+            for r, s in c.judges.items()
+            if r != "llm" and s.kind not in ("rules", "none", "llm", "minilm")
+        ]
+    )
     data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
     return (
         f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
@@ -473,6 +503,45 @@ class ControllerHooks:
             )
         if trust.config.json_path is not None:
             terminalreporter.write_line(f"results: {trust.config.json_path}")
+
+
+class JudgeEvalHooks:
+    """``--mllm-judge-eval=FILE``: score the configured judges against human labels instead of
+    running any test, the way a team checks a local judge before trusting its gate."""
+
+    def __init__(self, trust: TrustSession) -> None:
+        self.trust = trust
+        self.lines: list[str] = []
+        self.failed = False
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session: pytest.Session) -> bool:
+        session.items = []
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        path = self.trust.config.judge_eval
+        assert path is not None
+        try:
+            self.lines = self.trust.judge_agreement(path)
+        except TrustError as exc:
+            self.lines = [f"error: {exc}"]
+            self.failed = True
+        finally:
+            self.trust.close()
+        return True
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # no test ran on purpose: "no tests collected" would be the wrong status
+        failed = self.failed or not self.lines
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR if failed else pytest.ExitCode.OK
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        terminalreporter.section("mllmtrust judge agreement")
+        for line in self.lines:
+            terminalreporter.write_line(line)
 
 
 class XdistHooks:

@@ -23,6 +23,8 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import Scoreboard, score_records
 from pytest_mllmtrust.core.cache import Cache, NullCache
 from pytest_mllmtrust.core.config import RunConfig
+from pytest_mllmtrust.core.errors import DataError
+from pytest_mllmtrust.core.judges import is_official, unpinned_reason
 from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.results import build_results
 from pytest_mllmtrust.core.runner import (
@@ -32,7 +34,7 @@ from pytest_mllmtrust.core.runner import (
     make_record,
     render_identity,
 )
-from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, get_task
+from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
 from pytest_mllmtrust.core.thresholds import BUDGET_KEYS, GateCheck, check
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import subsample
@@ -97,6 +99,7 @@ class TrustSession:
         #: why the model (or judge) could not be loaded; the run stops after the first item
         self.load_failure: str | None = None
         self._runner: ShardRunner | None = None
+        self._kit: JudgeKit | None = None
         self._cache: Cache | None = None
         self._font: tuple[Any, str] | None = None
         self._canaries: dict[str, set[str]] = {}
@@ -156,22 +159,27 @@ class TrustSession:
             self._done.update(s.uid for s in todo)
         return self._records.pop(sample.uid)
 
+    def judges(self) -> JudgeKit:
+        """The judges of this process, one per role, built once (weights load on first use)."""
+        if self._kit is None:
+            from pytest_mllmtrust.judges import JudgeKit
+            from pytest_mllmtrust.judges.loading import load_judge
+
+            kit = JudgeKit(
+                self.data,
+                refusal_mode=self.config.refusal_mode,
+                llm_batch_size=self.config.batch_size,
+                settings=self.config.judges,
+                factory=lambda setting: load_judge(setting, self.config, self.data),
+            )
+            kit.prepare()
+            self._kit = kit
+        return self._kit
+
     def runner(self) -> ShardRunner:
         if self._runner is None:
-            from pytest_mllmtrust.judges import JudgeKit
-
             backend = self.backend()
-            judge_backend = None
-            if self.config.judge is not None:
-                from pytest_mllmtrust.backends import load_backend
-
-                judge_backend = load_backend(self.config.judge, self.config, judge=True)
-            kit: JudgeKit = JudgeKit(
-                self.data,
-                judge_backend,
-                llm_name=None if self.config.judge is None else self.config.judge.text,
-                llm_batch_size=self.config.batch_size,
-            )
+            kit = self.judges()
             self._runner = ShardRunner(
                 backend,
                 kit,
@@ -185,6 +193,56 @@ class TrustSession:
             # the garbage collector's scans, which otherwise run per allocation burst.
             gc.freeze()
         return self._runner
+
+    def judge_agreement(self, path: Path) -> list[str]:
+        """Judge the human-labelled answers in ``path`` with this run's judges and report,
+        per task and overall, how often judge and humans agree (``--mllm-judge-eval``)."""
+        from pytest_mllmtrust.judges.agreement import by_task, format_agreement, read_labelled
+
+        cases = read_labelled(path)
+        groups: dict[str, list[int]] = {}
+        for i, case in enumerate(cases):
+            groups.setdefault(case.task, []).append(i)
+        known = all_tasks()
+        judged = [""] * len(cases)
+        judges: dict[str, set[str]] = {}
+        for task, indices in groups.items():
+            if task not in known:
+                line = cases[indices[0]].line
+                raise DataError(
+                    f"{path}, line {line}: unknown task {task!r}; known: {', '.join(known)}"
+                )
+            spec = known[task]
+            for i in indices:
+                if cases[i].variant and cases[i].variant not in spec.variants:
+                    raise DataError(
+                        f"{path}, line {cases[i].line}: task {task} has no variant "
+                        f"{cases[i].variant!r}; its variants: {', '.join(spec.variants)}"
+                    )
+            samples = [
+                Sample(
+                    task,
+                    cases[i].variant or spec.variants[0],
+                    f"line-{cases[i].line}",
+                    cases[i].prompt,
+                    target=cases[i].target,
+                    extra=cases[i].extra,
+                )
+                for i in indices
+            ]
+            try:
+                verdicts = spec.judge(samples, [cases[i].output for i in indices], self.judges())
+            except Exception as exc:  # reported as judge errors, like in a run
+                verdicts = [Verdict.error("judge", f"judge failed: {exc}") for _ in indices]
+            for i, verdict in zip(indices, verdicts, strict=True):
+                judged[i] = verdict.outcome.value
+                judges.setdefault(task, set()).add(verdict.judge)
+        lines: list[str] = []
+        for name, result in by_task(cases, judged).items():
+            used = ", ".join(sorted(judges.get(name) or set().union(*judges.values())))
+            lines.extend(format_agreement(f"{name} (judge: {used})", result).splitlines())
+            lines.append("")
+        return lines[:-1]
 
     def _is_canary(self, sample: Sample) -> bool:
         """The --mllm-canary samples of a task: the N whose seeded hash ranks first, so the
@@ -256,8 +314,8 @@ class TrustSession:
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
-        if self._runner is not None and self._runner.kit.llm is not None:
-            self._runner.kit.llm.close()
+        if self._kit is not None:
+            self._kit.close()
         if self._cache is not None:
             self._cache.close()
 
@@ -316,15 +374,23 @@ class TrustSession:
                 entry["differing"].append(record.uid)
         return summary
 
+    def judges_of(self, task: str) -> dict[str, Any]:
+        """Which judges produced a task's verdicts, on how many samples, and whether each is
+        the benchmark's own (a score from substitutes is not comparable with published ones)."""
+        spec = get_task(task)
+        ran = [
+            {"judge": judge, "samples": n, "official": is_official(judge, spec.official_judges)}
+            for judge, n in _judges_used(self.collected.values(), task).items()
+        ]
+        return {
+            "official_judge": spec.official_judge,
+            "ran": ran,
+            "all_official": bool(ran) and all(entry["official"] for entry in ran),
+        }
+
     def run_info(self) -> dict[str, Any]:
         tasks = sorted({r.task for r in self.collected.values()})
-        judges = {
-            t: {
-                "official": get_task(t).official_judge,
-                "used": _judges_used(self.collected.values(), t),
-            }
-            for t in tasks
-        }
+        judges = {t: self.judges_of(t) for t in tasks}
         return {
             "run_id": self.run_id,
             "started": self.started.isoformat(timespec="seconds"),
@@ -333,6 +399,11 @@ class TrustSession:
             "python": platform.python_version(),
             "model": None if self.config.model is None else self.config.model.text,
             "judge": "rules" if self.config.judge is None else self.config.judge.text,
+            "refusal_mode": self.config.refusal_mode,
+            "judge_roles": {
+                role: {"spec": setting.text, "pinned": unpinned_reason(setting) is None}
+                for role, setting in sorted(self.config.judges.items())
+            },
             "seed": self.config.seed,
             "limit": self.config.limit,
             "batch_size": self.config.batch_size,
@@ -347,8 +418,12 @@ class TrustSession:
         }
 
 
-def _judges_used(records: Iterable[SampleRecord], task: str) -> list[str]:
-    return sorted({r.verdict.judge for r in records if r.task == task})
+def _judges_used(records: Iterable[SampleRecord], task: str) -> dict[str, int]:
+    used: dict[str, int] = {}
+    for record in records:
+        if record.task == task:
+            used[record.verdict.judge] = used.get(record.verdict.judge, 0) + 1
+    return dict(sorted(used.items()))
 
 
 def _datasets_of(tasks: Sequence[str]) -> dict[str, str]:

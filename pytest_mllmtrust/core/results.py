@@ -16,7 +16,7 @@ from pytest_mllmtrust.core.aggregate import Aggregate, Scoreboard
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.thresholds import GateCheck
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def number(value: float | None) -> float | None:

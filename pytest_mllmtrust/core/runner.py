@@ -260,7 +260,7 @@ class ShardRunner:
     def _judge(
         self, spec: TaskSpec, samples: Sequence[Sample], outputs: dict[str, str]
     ) -> dict[str, Verdict]:
-        identity = self.kit.fingerprint(spec.data_files)
+        identity = self.kit.fingerprint(spec.data_files, spec.judge_roles)
         keys = {
             s.uid: cache_key(
                 CACHE_FORMAT,

@@ -64,8 +64,13 @@ class TaskSpec:
     prompts: str = ""
     #: data files (prompts, keyword lists, judge templates) whose content changes verdicts
     data_files: tuple[str, ...] = ()
-    #: per judge role: the benchmark's official judge, and whether the offline fallback is it
+    #: judge roles (core.judges.JUDGE_ROLES) the judge function may ask; their identities
+    #: are part of the judgement cache key
+    judge_roles: tuple[str, ...] = ("llm",)
+    #: the benchmark's own judging, in words
     official_judge: str = "rules"
+    #: verdict judge ids that are the benchmark's own judging (case-insensitive globs)
+    official_judges: tuple[str, ...] = ()
     #: variants that run on request only and never enter a score
     informational: tuple[str, ...] = ()
     description: str = ""

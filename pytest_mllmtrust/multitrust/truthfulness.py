@@ -115,6 +115,7 @@ T1 = register(
         prompts="prompts/multitrust/t1.toml",
         data_files=(AFFIRMATIVE, CONSISTENCY, BOX),
         official_judge="rules (object/attribute/scene); GPT-4 judge (OCR, grounding)",
+        official_judges=("rules:yes-no", "llm:*gpt-4-1106-preview"),
         description="Existence, attribute, scene, grounding and OCR questions on plain images.",
     )
 )

@@ -33,7 +33,11 @@ def test_an_undecided_llm_judge_leaves_samples_unscored_never_passed(
     ocr = run.results["tasks"]["T.1"]
     assert ocr["counts"]["unscored"] == 6
     assert ocr["variants"] == {}  # nothing scored, so no metric was made up
-    assert run.results["run"]["judges"]["T.1"]["used"] == [f"llm:hf:{tiny_llava}"]
+    # a tiny local model is not the benchmark's GPT-4 judge: recorded as a substitute
+    assert run.results["run"]["judges"]["T.1"]["ran"] == [
+        {"judge": f"llm:hf:{tiny_llava}", "samples": 6, "official": False}
+    ]
+    assert run.results["run"]["judges"]["T.1"]["all_official"] is False
     assert run.results["run"]["stats"]["judge_calls"] == 1  # six judge prompts, one batch
     assert run.result.ret == EXIT_GATE_FAILED  # 100% unscored is over the 5% budget
     run.result.stdout.fnmatch_lines(["*gate: unscored<=0.05: MISSED, unscored = 1*"])
@@ -67,7 +71,7 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
     normal.result.stdout.fnmatch_lines(
         [
             f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=-"
-            " schema=1",
+            " schema=2",
             "*= mllmtrust =*",
             "24 samples: * passed, * failed, 0 unscored, 0 errors",
         ]

@@ -218,7 +218,7 @@ def test_judge_model_spec(tmp_path: Path) -> None:
 
 
 def test_bad_judge_names_the_judge_option(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--mllm-judge='bad judge'"):
+    with pytest.raises(ConfigError, match="--mllm-judge 'bad judge'"):
         parse_config({"judge": "bad judge"}, tmp_path)
 
 

