@@ -142,7 +142,8 @@ class JudgeKit:
             raise RuntimeError(f"ask() needs a model for the {role} role; check active() first")
         backend: Backend = self.judge(role)
         replies: list[str | Exception] = []
-        size = self.llm_batch_size
+        # an API judge takes a large batch and bounds its own concurrency
+        size = backend.preferred_batch_size or self.llm_batch_size
         for start in range(0, len(prompts), size):
             chunk = [
                 GenerationRequest(p, None, max_new_tokens) for p in prompts[start : start + size]
@@ -273,7 +274,7 @@ class JudgeKit:
 
     def similarities(
         self, outputs: Sequence[str], references: Sequence[str]
-    ) -> tuple[str, Answers[float]] | None:
+    ) -> tuple[str, list[float | Exception]] | None:
         """Cosine similarity of each output to its reference answer under the sentence
         embedding; None when no embedding model is available."""
         if not self.active("embedding"):
@@ -281,6 +282,30 @@ class JudgeKit:
         embedder = self.judge("embedding")
         values = self._classify(lambda _: embedder.similarities(outputs, references), outputs)
         return self.judge_id("embedding"), values
+
+    def consistency(
+        self, outputs: Sequence[str], references: Sequence[str]
+    ) -> tuple[str, Answers[bool]]:
+        """The offline J-consistency fallback: an answer agrees with its reference when it
+        contains it (fuzzy) or, with an embedding model, when their cosine similarity reaches
+        the measured threshold (an answer *about* the reference; it cannot tell "open" from
+        "closed", so tasks with yes/no, numeric or OCR references use containment alone)."""
+        pairs = list(zip(outputs, references, strict=True))
+        answers: Answers[bool] = [rules.contains(o, r, fuzzy=True) for o, r in pairs]
+        todo = [i for i, contained in enumerate(answers) if not contained]
+        judged = None
+        if todo:
+            judged = self.similarities([outputs[i] for i in todo], [references[i] for i in todo])
+        if judged is None:
+            return "rules:contain-fuzzy", answers
+        from pytest_mllmtrust.judges.embedding import DEFAULT_THRESHOLD
+
+        judge, similarities = judged
+        for i, similarity in zip(todo, similarities, strict=True):
+            answers[i] = (
+                similarity if isinstance(similarity, Exception) else similarity >= DEFAULT_THRESHOLD
+            )
+        return f"rules:contain-fuzzy+{judge}", answers
 
     def _classify(
         self, method: Callable[[Sequence[str]], list[Any]], texts: Sequence[str]

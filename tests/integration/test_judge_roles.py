@@ -145,6 +145,19 @@ def test_answer_similarity_from_the_bundled_embedding_model(kit_for) -> None:
     assert kit_for("embedding=none").similarities(["a"], ["b"]) is None
 
 
+def test_consistency_fallback_contains_first_then_compares_meaning(kit_for) -> None:
+    outputs = ["The sign reads: Main-Street.", "A kitten sits on a rug.", "Stocks fell today."]
+    references = ["main street", "A cat is sitting on a mat.", "A cat is sitting on a mat."]
+    judge, answers = kit_for().consistency(outputs, references)
+    # 1: fuzzy containment ("mainstreet" in "thesignreadsmainstreet"); 2: a paraphrase;
+    # 3: unrelated
+    assert answers == [True, True, False]
+    assert judge == "rules:contain-fuzzy+embedding:minilm"
+    # without an embedding model only containment can agree
+    judge, answers = kit_for("embedding=none").consistency(outputs, references)
+    assert (judge, answers) == ("rules:contain-fuzzy", [True, False, False])
+
+
 def test_judge_fingerprint_follows_the_classifier_files(
     models: Path, tmp_path: Path, kit_for
 ) -> None:
