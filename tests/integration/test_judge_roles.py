@@ -199,3 +199,17 @@ def test_jailbreak_classifier_decides_s4_end_to_end(
     again = run_trust(*args, json_name="again.json")
     assert again.results["run"]["stats"]["judge_calls"] == 0
     assert again.outcomes == run.outcomes
+
+
+def test_a_missing_classifier_stops_the_run_at_once_with_how_to_get_it(
+    pytester: pytest.Pytester, run_trust
+) -> None:
+    answers = write_replay(pytester.path / "answers.jsonl", lambda s: "No.", tasks=("S.4",))
+    run = run_trust(
+        f"--mllm=replay:{answers}", "--mllm-judge=jailbreak=clf:no-such-org/no-such-classifier"
+    )
+    assert run.result.ret == pytest.ExitCode.INTERRUPTED
+    assert run.result.parseoutcomes().get("errors") == 1  # the first item; then the run stops
+    text = run.result.stdout.str()
+    assert "no-such-org/no-such-classifier" in text
+    assert "hf download" in text
