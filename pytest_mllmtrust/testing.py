@@ -41,6 +41,7 @@ __all__ = [
     "TINY_CLASSIFIER_KINDS",
     "TINY_FAMILIES",
     "build_tiny_classifier",
+    "build_tiny_llm",
     "build_tiny_vlm",
     "main",
     "make_test_image",
@@ -104,14 +105,23 @@ def build_tiny_vlm(family: str, out_dir: str | os.PathLike[str], *, seed: int = 
     if family not in _BUILDERS:
         choices = ", ".join(TINY_FAMILIES)
         raise ValueError(f"unknown tiny family {family!r}; choose one of {choices}")
+    register_image_only_processors()
+    return _build_and_save(_BUILDERS[family], Path(out_dir), seed)
+
+
+def build_tiny_llm(out_dir: str | os.PathLike[str], *, seed: int = 0) -> Path:
+    """Build a tiny random text-only Llama chat model into ``out_dir`` (a local LLM judge for
+    tests: ``AutoTokenizer`` + ``AutoModelForCausalLM``, ChatML template)."""
+    return _build_and_save(_build_llama_text, Path(out_dir), seed)
+
+
+def _build_and_save(builder: Callable[[], tuple[Any, Any]], out: Path, seed: int) -> Path:
     import torch
 
-    register_image_only_processors()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        processor, model = _BUILDERS[family]()
+        processor, model = builder()
     model.eval()
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
     processor.save_pretrained(out)
@@ -194,6 +204,12 @@ def _token_ids(tokenizer: Any) -> dict[str, Any]:
 
 
 # -- families ---------------------------------------------------------------------------------
+
+
+def _build_llama_text() -> tuple[Any, Any]:
+    tf = transformers_api()
+    tokenizer = _train_tokenizer("<image>")
+    return tokenizer, tf.LlamaForCausalLM(tf.LlamaConfig(**_TEXT_SIZES, **_token_ids(tokenizer)))
 
 
 def _build_llava() -> tuple[Any, Any]:

@@ -119,6 +119,9 @@ class TransformersBackend(Backend):
         self.trust_remote_code = trust_remote_code
         self.min_new_tokens = min_new_tokens
         self.hub_id, self.model_dir = _locate(model, revision, trust_remote_code)
+        #: a text-only chat model (an LLM judge such as Qwen2.5-7B-Instruct): tokenizer and
+        #: causal LM instead of processor and image-text-to-text model
+        self.text_only = _is_text_only(self.model_dir)
 
         # Names, not torch objects: the cache key needs them, torch does not. A rerun whose
         # answers are all cached never imports torch (2 s, plus per-item costs of its loggers
@@ -206,9 +209,15 @@ class TransformersBackend(Backend):
         register_image_only_processors()
         if self.device.type == "cpu":
             _share_cpu_between_xdist_workers()
-        self._processor = _load_processor(self.model_dir, self.trust_remote_code)
-        self._model = _load_model(self.model_dir, self.dtype, self.device, self.trust_remote_code)
-        self._tokenizer = self._processor.tokenizer
+        if self.text_only:
+            self._processor = _load_tokenizer(self.model_dir, self.trust_remote_code)
+            self._tokenizer = self._processor
+        else:
+            self._processor = _load_processor(self.model_dir, self.trust_remote_code)
+            self._tokenizer = self._processor.tokenizer
+        self._model = _load_model(
+            self.model_dir, self.dtype, self.device, self.trust_remote_code, self.text_only
+        )
         # Decoder-only batches must be padded on the left so that every row's prompt ends
         # where generation begins.
         self._tokenizer.padding_side = "left"
@@ -217,7 +226,9 @@ class TransformersBackend(Backend):
         self._classes = {
             "model_class": type(self._model).__name__,
             "processor_class": type(self._processor).__name__,
-            "image_processor_class": type(self._processor.image_processor).__name__,
+            "image_processor_class": type(
+                getattr(self._processor, "image_processor", None)
+            ).__name__,
             "tokenizer_class": type(self._tokenizer).__name__,
         }
 
@@ -263,6 +274,17 @@ class TransformersBackend(Backend):
         ]
 
     def _encode(self, requests: list[GenerationRequest]) -> Any:
+        if self.text_only:
+            if any(request.image is not None for request in requests):
+                raise BackendError(f"{self.model_id} is a text-only model: it cannot see images")
+            return self._tokenizer.apply_chat_template(
+                [[{"role": "user", "content": request.text}] for request in requests],
+                add_generation_prompt=True,
+                tokenize=True,
+                return_dict=True,
+                return_tensors="pt",
+                padding=True,
+            ).to(self.device)
         conversations = [_conversation(request) for request in requests]
         try:
             inputs = self._processor.apply_chat_template(
@@ -425,6 +447,28 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _is_text_only(model_dir: Path) -> bool:
+    """A transformers-native causal LM without a vision part (no repository code: remote-code
+    VLMs such as Phi-3.5-vision also call themselves causal LMs)."""
+    config = _read_json(model_dir / "config.json")
+    architectures = config.get("architectures") or []
+    return (
+        bool(architectures)
+        and all(str(a).endswith("ForCausalLM") for a in architectures)
+        and "auto_map" not in config
+        and not any("vision" in key for key in config)
+    )
+
+
+def _load_tokenizer(model_dir: Path, trust_remote_code: bool) -> Any:
+    try:
+        return transformers_api().AutoTokenizer.from_pretrained(
+            str(model_dir), trust_remote_code=trust_remote_code, local_files_only=True
+        )
+    except Exception as error:
+        raise _load_error("tokenizer", model_dir, error) from error
+
+
 def _load_processor(model_dir: Path, trust_remote_code: bool) -> Any:
     model_type = str(_read_json(model_dir / "config.json").get("model_type", ""))
     # Without a working torchvision, the stock processor of a video-capable family cannot be
@@ -458,11 +502,13 @@ def _missing_image_processor_message(model_dir: Path, processor: Any) -> str:
     )
 
 
-def _load_model(model_dir: Path, dtype: Any, device: Any, trust_remote_code: bool) -> Any:
+def _load_model(
+    model_dir: Path, dtype: Any, device: Any, trust_remote_code: bool, text_only: bool = False
+) -> Any:
     transformers = transformers_api()
     auto_map = _read_json(model_dir / "config.json").get("auto_map", {})
     auto_class = transformers.AutoModelForImageTextToText
-    if (
+    if text_only or (
         trust_remote_code
         and "AutoModelForImageTextToText" not in auto_map
         and "AutoModelForCausalLM" in auto_map

@@ -403,3 +403,30 @@ def test_importing_the_helpers_loads_no_heavy_library() -> None:
         timeout=60,
     )
     assert result.stdout.strip() == "[]"
+
+
+# -- text-only chat models (local LLM judges) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_mllmtrust.testing import build_tiny_llm
+
+    return build_tiny_llm(tmp_path_factory.mktemp("tiny-llm") / "llama")
+
+
+def test_a_text_only_chat_model_answers_batches_like_single_prompts(tiny_llm: Path) -> None:
+    backend = TransformersBackend(str(tiny_llm), device="cpu", min_new_tokens=MIN_NEW_TOKENS)
+    assert backend.text_only
+    prompts = ["is the answer right", "a much longer question about the red car on the road"]
+    batched = backend.generate([GenerationRequest(p, None, 6) for p in prompts])
+    alone = [backend.generate([GenerationRequest(p, None, 6)])[0] for p in prompts]
+    assert batched == alone  # left padding: the shorter prompt is unaffected by the longer
+    assert all(isinstance(a, str) and a for a in batched)
+    assert backend.describe()["model_class"] == "LlamaForCausalLM"
+    with pytest.raises(BackendError, match="text-only model: it cannot see images"):
+        backend.generate([GenerationRequest("look", make_test_image(), 4)])
+
+
+def test_vision_models_are_not_mistaken_for_text_only(model_dir: Path) -> None:
+    assert not TransformersBackend(str(model_dir)).text_only
