@@ -64,10 +64,6 @@ class JudgeKit:
     def has_llm(self) -> bool:
         return self.active("llm")
 
-    @property
-    def llm(self) -> Backend | None:
-        return self.judge("llm") if self.has_llm else None
-
     def judge(self, role: str) -> Any:
         """The judge playing ``role``, loaded on first use (the LLM judge for kind ``llm``)."""
         setting = self.setting(role)
@@ -80,7 +76,7 @@ class JudgeKit:
         return self._loaded[role]
 
     def judge_id(self, role: str) -> str:
-        """How verdicts name this role's judge: ``llm:openai:gpt-4o``, ``clf:action:<dir>``."""
+        """How verdicts name this role's judge: ``llm:openai:gpt-4o``, ``action:clf:<dir>``."""
         setting = self.setting(role)
         if setting.kind == "llm" or role == "llm":
             return f"llm:{self.settings['llm'].target}"
