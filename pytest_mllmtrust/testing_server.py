@@ -307,6 +307,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
     disable_nagle_algorithm = True  # headers and body go out as separate writes
     timeout = 30  # an idle keep-alive connection frees its thread after this
+    _in_flight = False  # this connection's current request is counted in ChatServer.in_flight
 
     def setup(self) -> None:
         super().setup()
@@ -343,12 +344,20 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(400, {"error": {"message": "body is not JSON", "type": "invalid_request"}})
             return
         fault = self.chat._admit(body, self.headers.get("Authorization"), self.path)
+        self._in_flight = True
         try:
             self.chat._sleep(self.chat.latency)
             self._respond(body, fault, route)
         except OSError:  # the client gave up (timeout) or we cut it off on purpose
             self.close_connection = True
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        # Before the answer's first byte leaves: once the client has it, it may send its next
+        # request at once, and that one must not be counted as running alongside this one.
+        if self._in_flight:
+            self._in_flight = False
             self.chat._leave()
 
     def _respond(self, body: dict[str, Any], fault: Fault | None, route: str = "chat") -> None:
@@ -471,6 +480,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        self._release()
         self.end_headers()
         self.wfile.write(data)
 
