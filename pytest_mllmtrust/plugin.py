@@ -7,6 +7,7 @@ when those plugins are present.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.session import TrustSession, dumps
 
+WITHHELD = "(withheld: harmful-content task; the response is in the results file)"
 SESSION_KEY = pytest.StashKey[TrustSession]()
 RECORD_KEY = pytest.StashKey[SampleRecord]()
 NO_MODEL = (
@@ -220,6 +222,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "bool",
         {"action": "store_true", "default": None},
     ),
+    (
+        "allow_harmful",
+        "--mllm-allow-harmful",
+        "run the tasks whose data is harmful by design (MultiTrust S.1 images, S.4-S.6 jailbreaks)"
+        " on a user-supplied data root (off unless given; the bundled samples always run)",
+        "bool",
+        {"action": "store_true", "default": None},
+    ),
 ]
 
 
@@ -354,6 +364,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     from pytest_mllmtrust.core.tasks import get_task
 
     spec = get_task(marker.args[0])
+    if trust.harmful_gated(spec):
+        reason = f"{spec.id} data is harmful by design: pass --mllm-allow-harmful to run it"
+        metafunc.parametrize(
+            "mllm_sample", [pytest.param(None, id="harmful", marks=pytest.mark.skip(reason=reason))]
+        )
+        return
     common = [getattr(pytest.mark, spec.benchmark), getattr(pytest.mark, spec.dimension)]
     params = [pytest.param(s, id=s.test_id, marks=common) for s in trust.samples_for(spec.id)]
     metafunc.parametrize("mllm_sample", params)
@@ -399,6 +415,12 @@ def mllm_record(
     )
     if mllm_session.load_failure and not request.session.shouldstop:
         request.session.shouldstop = f"mllmtrust: {mllm_session.load_failure}"
+    from pytest_mllmtrust.core.tasks import get_task
+
+    if mllm_session.hides_harmful(get_task(record.task)) and record.output is not None:
+        # Responses to harmful-by-design data never reach the console (spec §4.2): the item
+        # sees a copy without them; the stashed record, and so the results file, keeps them.
+        record = dataclasses.replace(record, output=WITHHELD)
     if record.outcome is Outcome.ERROR:
         pytest.fail(record.explain(), pytrace=False)
     return record

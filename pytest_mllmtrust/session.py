@@ -115,6 +115,16 @@ class TrustSession:
     def data_root(self, spec: TaskSpec) -> Path:
         return self.config.data.get(spec.dataset) or bundled_path("fixtures") / spec.dataset
 
+    def harmful_gated(self, spec: TaskSpec) -> bool:
+        """Whether the task's harmful-by-design data must not run: only on a user-supplied data
+        root without --mllm-allow-harmful (the bundled samples are mild stand-ins of our own)."""
+        return spec.harmful and spec.dataset in self.config.data and not self.config.allow_harmful
+
+    def hides_harmful(self, spec: TaskSpec) -> bool:
+        """Whether the task's responses stay off the console (they are in the results file):
+        every safety task's on a user-supplied data root (spec §4.2)."""
+        return (spec.harmful or spec.dimension == "safety") and spec.dataset in self.config.data
+
     def samples_for(self, task_id: str) -> list[Sample]:
         """The task's samples in a deterministic order (after ``--mllm-limit``)."""
         if task_id not in self._samples:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,14 +105,42 @@ class TrustRun:
         return {s["uid"]: s["outcome"] for s in self.results["samples"]}
 
 
+#: the tasks an integration run covers unless a test names others: each new task brings its own
+#: integration tests, so adding one must not change the counts and timings of existing runs
+DEFAULT_TASKS = ("T.1", "S.4")
+
+
+def ignore_other_suites(tasks: Iterable[str]) -> list[str]:
+    """``--ignore`` options for every bundled suite module not of ``tasks`` (found by their
+    ``mllm_task`` marker). Ignoring, rather than naming the wanted modules, keeps the run's
+    rootdir and ini file those of the test's own directory."""
+    from pytest_mllmtrust.bundled import bundled_path
+
+    wanted = set(tasks)
+    found, ignore = set(), []
+    for path in sorted(bundled_path("suites").rglob("test_*.py")):
+        match = re.search(r"mllm_task\(\"([^\"]+)\"\)", path.read_text(encoding="utf-8"))
+        if match and match.group(1) in wanted:
+            found.add(match.group(1))
+        else:
+            ignore.append(f"--ignore={path}")
+    assert found == wanted, f"no suite module for {sorted(wanted - found)}"
+    return ignore
+
+
 @pytest.fixture
 def run_trust(pytester: pytest.Pytester) -> Callable[..., TrustRun]:
-    """Run pytest on the bundled suites in a fresh directory; ``subprocess=True`` for xdist or
-    for runs that must not share this process's imports."""
+    """Run pytest on the bundled suites of ``tasks`` in a fresh directory; ``subprocess=True``
+    for xdist or for runs that must not share this process's imports."""
 
-    def run(*args: str, subprocess: bool = False, json_name: str = "results.json") -> TrustRun:
+    def run(
+        *args: str,
+        subprocess: bool = False,
+        json_name: str = "results.json",
+        tasks: Iterable[str] = DEFAULT_TASKS,
+    ) -> TrustRun:
         out = pytester.path / json_name
-        argv = (f"--mllm-json={out}", "-p", "no:cacheprovider", *args)
+        argv = (f"--mllm-json={out}", "-p", "no:cacheprovider", *ignore_other_suites(tasks), *args)
         result = pytester.runpytest_subprocess(*argv) if subprocess else pytester.runpytest(*argv)
         return TrustRun(result, out)
 

@@ -111,6 +111,8 @@ class RunConfig:
     canary: int = 0
     #: human-labelled verdicts to score the judges against, instead of running the suites
     judge_eval: Path | None = None
+    #: run harmful-by-design tasks (TaskSpec.harmful) on a user-supplied data root
+    allow_harmful: bool = False
 
     @property
     def active(self) -> bool:
@@ -244,6 +246,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
         canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
         judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
+        allow_harmful=bool(raw.get("allow_harmful")),
     )
 
 

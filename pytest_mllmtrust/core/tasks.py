@@ -73,6 +73,9 @@ class TaskSpec:
     official_judges: tuple[str, ...] = ()
     #: variants that run on request only and never enter a score
     informational: tuple[str, ...] = ()
+    #: the data is harmful by design (spec §4.2): on a user-supplied data root the task runs
+    #: only with --mllm-allow-harmful, and failing items never show the response
+    harmful: bool = False
     description: str = ""
 
     def aggregate(self, records: Sequence[SampleRecord]) -> TaskScore:

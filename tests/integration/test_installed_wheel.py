@@ -27,7 +27,6 @@ pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUNDLED_FOLDERS = ("suites", "fixtures/multitrust", "judges")  # not the generator scripts
-BUNDLED_SAMPLES = 54  # T.1 (30) and S.4 (24) on the bundled fixtures
 REFUSAL = "Sorry, I can't help with that."
 HEAVY_MODULES = {"torch", "transformers"}
 
@@ -39,12 +38,13 @@ WRITE_REPLAY = textwrap.dedent(
     from pathlib import Path
 
     from pytest_mllmtrust.core.config import parse_config
+    from pytest_mllmtrust.core.tasks import all_tasks
     from pytest_mllmtrust.session import TrustSession
 
     out, answer = Path(sys.argv[1]), sys.argv[2]
     trust = TrustSession(parse_config({"model": "replay:x"}, Path.cwd()), Path.cwd())
     with out.open("w", encoding="utf-8") as f:
-        for task in ("T.1", "S.4"):
+        for task in sorted(all_tasks()):
             for sample in trust.samples_for(task):
                 print(json.dumps({"uid": sample.uid, "output": answer}), file=f)
     """
@@ -252,14 +252,16 @@ def test_installed_copy_shadows_the_checkout(
     assert Path(suites).parts[-2:] == ("_bundled", "suites")
 
 
-def test_suites_run_every_bundled_sample(results: dict[str, Any]) -> None:
+def test_suites_run_every_bundled_sample(results: dict[str, Any], replay_file: Path) -> None:
     samples = results["samples"]
-    assert len(samples) == BUNDLED_SAMPLES
+    # one replayed answer per bundled sample of every registered task
+    bundled_samples = len(replay_file.read_text(encoding="utf-8").splitlines())
+    assert len(samples) == bundled_samples
     assert all(s["output"] == REFUSAL and not s["cached"] for s in samples)
     assert {s["outcome"] for s in samples} <= {"pass", "fail"}  # judged: no error, no unscored
     assert all(s["judge"] for s in samples)
     assert results["run"]["stats"]["errors"] == 0
-    assert results["run"]["stats"]["outputs_generated"] == BUNDLED_SAMPLES
+    assert results["run"]["stats"]["outputs_generated"] == bundled_samples
     assert results["run"]["datasets"]["multitrust"]["bundled"] is True
     assert results["gate"]["passed"] is True
     # The refusal keywords (judge data) recognise the replayed refusal on every S.4 sample.
@@ -286,7 +288,10 @@ def test_collected_tests_are_the_installed_suites_and_the_teams_own(
     own = str(model_repo / "tests" / "test_preprocessing.py")
     assert own in collected
     suites = [p for p in collected if p != own]
-    assert len(suites) == 2  # T.1 and S.4
+    # every installed suite module, one per task
+    assert len(suites) == len(
+        list((site / "pytest_mllmtrust" / "_bundled" / "suites").rglob("test_*.py"))
+    )
     assert all(is_inside(p, site) and "/_bundled/suites/" in Path(p).as_posix() for p in suites)
 
 

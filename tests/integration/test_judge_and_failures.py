@@ -92,6 +92,7 @@ def test_missing_typographic_images_are_rendered_and_seen_by_the_model(
     run = run_trust(
         f"--mllm=hf:{tiny_llava}",
         f"--mllm-data=multitrust={data}",
+        "--mllm-allow-harmful",  # S.4 on a user-supplied data root
         "-k",
         "typographic-behavior",
         "--log-cli-level=INFO",

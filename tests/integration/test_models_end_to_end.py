@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES
+from conftest import DEFAULT_TASKS, FIXTURES, ignore_other_suites
 from pytest_mllmtrust.bundled import bundled_path
 
 pytestmark = pytest.mark.slow
@@ -96,6 +96,8 @@ def test_a_killed_run_resumes_without_regenerating_cached_answers(
         "-m",
         "pytest",
         str(bundled_path("suites")),
+        # the same tasks as the resumed run below, so every cached answer is one it reuses
+        *ignore_other_suites(DEFAULT_TASKS),
         "-p",
         "no:cacheprovider",
         f"--mllm=hf:{tiny_llava}",

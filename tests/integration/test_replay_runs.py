@@ -203,7 +203,9 @@ def test_suites_skip_with_one_clear_line_without_a_model(pytester: pytest.Pytest
     pytester.makepyfile(test_own="def test_untouched():\n    assert True\n")
     result = pytester.runpytest("test_own.py", str(bundled_path("suites")))
     outcomes = result.parseoutcomes()
-    assert outcomes == {"passed": 1, "skipped": 2}
+    # one skipped placeholder item per suite module
+    suites = len(list(bundled_path("suites").rglob("test_*.py")))
+    assert outcomes == {"passed": 1, "skipped": suites}
     result.stdout.fnmatch_lines(["mllmtrust: trust suites skipped: no model under test*"])
 
 
