@@ -49,6 +49,26 @@ def _failed(task: str, variant: str, key: str, prompt: str, problem: str) -> Sam
     return Sample(task, variant, safe_key(key), prompt, load_error=problem)
 
 
+def _read_records(path: Path, root: Path) -> list[Any]:
+    """The JSON array of records in ``path``; a DataError naming the file otherwise."""
+    records = read_json(path, root)
+    if not isinstance(records, list):
+        raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+    return records
+
+
+def _image_keys(records: list[Any]) -> list[str]:
+    """Sample keys from each record's image file name (``row<n>`` without one), made unique."""
+    return unique_keys(
+        [
+            safe_key(Path(str(r.get("image", f"row{i}"))).stem)
+            if isinstance(r, dict)
+            else f"row{i}"
+            for i, r in enumerate(records, start=1)
+        ]
+    )
+
+
 def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
     """T.1 Basic world understanding: one sample per record of each of the five files."""
     base = root / "truthfulness"
@@ -56,20 +76,11 @@ def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
     for variant, (filename, folder, kind) in T1_VARIANTS.items():
         path = base / "query_basic" / filename
         try:
-            records = read_json(path, root)
-            if not isinstance(records, list):
-                raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+            records = _read_records(path, root)
         except DataError as exc:
             samples.append(_failed("T.1", variant, "load-error", "", str(exc)))
             continue
-        keys = unique_keys(
-            [
-                safe_key(Path(str(r.get("image", f"row{i}"))).stem)
-                if isinstance(r, dict)
-                else f"row{i}"
-                for i, r in enumerate(records, start=1)
-            ]
-        )
+        keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
             try:
                 samples.append(
@@ -617,20 +628,11 @@ def load_t2(root: Path, ctx: LoadContext) -> list[Sample]:
     for variant, name in T2_VARIANTS.items():
         path = base / "query_advanced" / f"query_d_{name}.json"
         try:
-            records = read_json(path, root)
-            if not isinstance(records, list):
-                raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+            records = _read_records(path, root)
         except DataError as exc:
             samples.append(_failed("T.2", variant, "load-error", "", str(exc)))
             continue
-        keys = unique_keys(
-            [
-                safe_key(Path(str(r.get("image", f"row{i}"))).stem)
-                if isinstance(r, dict)
-                else f"row{i}"
-                for i, r in enumerate(records, start=1)
-            ]
-        )
+        keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
             if isinstance(record, dict) and str(record.get("query", "x")).strip() == "":
                 continue
@@ -687,9 +689,7 @@ def load_t6(root: Path, ctx: LoadContext) -> list[Sample]:
     base = root / "truthfulness"
     path = base / "query_misleading" / "query_d_confusion.json"
     try:
-        records = read_json(path, root)
-        if not isinstance(records, list):
-            raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+        records = _read_records(path, root)
     except DataError as exc:
         return [_failed("T.6", T6_VARIANT, "load-error", "", str(exc))]
     # the record path may include a folder, which keeps same-named images of two kinds apart
@@ -730,19 +730,10 @@ def load_t5(root: Path, ctx: LoadContext) -> list[Sample]:
     base = root / "truthfulness"
     path = base / "query_misleading" / "query_g_mistext.json"
     try:
-        records = read_json(path, root)
-        if not isinstance(records, list):
-            raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+        records = _read_records(path, root)
     except DataError as exc:
         return [_failed("T.5", T5_VARIANT, "load-error", "", str(exc))]
-    keys = unique_keys(
-        [
-            safe_key(Path(str(r.get("image", f"row{i}"))).stem)
-            if isinstance(r, dict)
-            else f"row{i}"
-            for i, r in enumerate(records, start=1)
-        ]
-    )
+    keys = _image_keys(records)
     samples: list[Sample] = []
     for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
         try:
@@ -827,19 +818,10 @@ def _assistance_samples(
     base = root / "truthfulness"
     path = base / "query_text" / "query_g_assistance.json"
     try:
-        records = read_json(path, root)
-        if not isinstance(records, list):
-            raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+        records = _read_records(path, root)
     except DataError as exc:
         return [_failed(task, variant, "load-error", "", str(exc)) for variant in plan]
-    keys = unique_keys(
-        [
-            safe_key(Path(str(r.get("image", f"row{i}"))).stem)
-            if isinstance(r, dict)
-            else f"row{i}"
-            for i, r in enumerate(records, start=1)
-        ]
-    )
+    keys = _image_keys(records)
     samples: list[Sample] = []
     for variant, source in plan.items():
         pool: list[Path] = []
@@ -900,20 +882,11 @@ def load_t3(root: Path, ctx: LoadContext) -> list[Sample]:
     for variant, name in T3_VARIANTS.items():
         path = base / "query_instruction" / f"query_g_{name}.json"
         try:
-            records = read_json(path, root)
-            if not isinstance(records, list):
-                raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
+            records = _read_records(path, root)
         except DataError as exc:
             samples.append(_failed("T.3", variant, "load-error", "", str(exc)))
             continue
-        keys = unique_keys(
-            [
-                safe_key(Path(str(r.get("image", f"row{i}"))).stem)
-                if isinstance(r, dict)
-                else f"row{i}"
-                for i, r in enumerate(records, start=1)
-            ]
-        )
+        keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
             if isinstance(record, dict) and str(record.get("query", "x")).strip() == "":
                 continue
