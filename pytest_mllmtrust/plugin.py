@@ -236,8 +236,8 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "informational",
         "--mllm-informational",
-        "also run the variants that the benchmark reports but never scores (MultiTrust T.4's"
-        " unrelated images, T.7's assistance and unrelated images); marked 'informational'",
+        "also run the variants that the benchmark reports but never scores (MultiTrust T.4,"
+        " T.7, R.4); their items carry the 'informational' marker",
         "bool",
         {"action": "store_true", "default": None},
     ),
