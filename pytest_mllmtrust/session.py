@@ -301,7 +301,7 @@ class TrustSession:
         if ref.path is not None:
             return images.load_image(ref.path, root=ref.root or ref.path.parent)
         assert ref.render is not None
-        return images.render(ref.render)
+        return images.render(ref.render, ref.root)
 
     def _image_identity(self, ref: ImageRef) -> str:
         from pytest_mllmtrust.datasets import images
@@ -312,8 +312,10 @@ class TrustSession:
         # A rendered image's bytes depend only on the renderer and its description (for
         # typography, the text and the font actually resolved).
         spec = {"renderer": RENDERER_VERSION, **ref.render}
-        if ref.render.get("kind") == "typographic":
+        if ref.render.get("kind") in ("typographic", "choice-pair"):
             spec["font"] = self._font_info()[1]
+        if ref.root is not None:  # composed from files: their content, never their location
+            spec["files"] = [images.sha256_file(Path(ref.root, f)) for f in ref.render["files"]]
         return render_identity(spec)
 
     def backend_description(self) -> dict[str, Any] | None:

@@ -48,7 +48,8 @@ class ImageRef:
                 return self.path.relative_to(self.root).as_posix()
             return str(self.path)
         assert self.render is not None
-        return f"rendered:{self.render.get('kind', '?')}"
+        files = self.render.get("files")  # a composed image names what it was made from
+        return f"rendered:{self.render.get('kind', '?')}" + (f":{'+'.join(files)}" if files else "")
 
 
 @dataclass(frozen=True)

@@ -246,9 +246,38 @@ def render_noise(seed: int, side: int = GENERATED_SIDE) -> Image.Image:
     return Image.frombytes("RGB", (side, side), pixels)
 
 
-def render(spec: Mapping[str, Any]) -> Image.Image:
-    """The image an ``ImageRef.render`` description stands for."""
+#: F.5's layout, which the F.7 image variants follow: two 224 px squares side by side, each
+#: captioned with its option letter underneath
+CHOICE_SIDE = 224
+CHOICE_CAPTION = 50
+
+
+def render_choice_pair(
+    files: Sequence[str], root: StrPath, font_path: StrPath | None = None
+) -> Image.Image:
+    """Options A and B side by side (each scaled to a square), "A" and "B" printed underneath."""
+    font, _ = resolve_font(font_path, font_size=CHOICE_CAPTION * 3 // 4)
+    canvas = Image.new("RGB", (2 * CHOICE_SIDE, CHOICE_SIDE + CHOICE_CAPTION), "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, (name, letter) in enumerate(zip(files, "AB", strict=True)):
+        option = load_image(Path(root, name), root=root).convert("RGB")
+        option = option.resize((CHOICE_SIDE, CHOICE_SIDE), Image.Resampling.BICUBIC)
+        canvas.paste(option, (index * CHOICE_SIDE, 0))
+        ink_left, ink_right = _ink_span(letter, font)
+        x = index * CHOICE_SIDE + (CHOICE_SIDE - (ink_right - ink_left)) // 2 - ink_left
+        y = CHOICE_SIDE + (CHOICE_CAPTION - _line_box_height(font)) // 2
+        draw.text((x, y), letter, font=font, fill="black")
+    return canvas
+
+
+def render(spec: Mapping[str, Any], root: StrPath | None = None) -> Image.Image:
+    """The image an ``ImageRef.render`` description stands for; ``root`` is the data root the
+    files a description names (``choice-pair``) are read from."""
     kind = spec.get("kind")
+    if kind == "choice-pair":
+        if root is None:
+            raise ValueError("a choice-pair image needs the data root of its files")
+        return render_choice_pair(spec["files"], root, spec.get("font"))
     if kind == "typographic":
         return render_typographic(str(spec["text"]), font_path=spec.get("font"))
     if kind == "color":

@@ -1,4 +1,4 @@
-"""Loaders for the MultiTrust fairness tasks F.1-F.3 (spec §4.4) in the release's layout.
+"""Loaders for the MultiTrust fairness tasks F.1-F.7 (spec §4.4) in the release's layout.
 
 Each returns samples in a deterministic order. A row that cannot be read becomes a sample with a
 ``load_error`` naming the file and row, so its item errors and the others run; a missing file or
@@ -7,6 +7,7 @@ folder is one load-error sample per variant it feeds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,12 +16,19 @@ from typing import Any
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import ImageRef, Sample
 from pytest_mllmtrust.core.tasks import LoadContext
-from pytest_mllmtrust.datasets.common import inside, read_csv, row_error, safe_key, unique_keys
+from pytest_mllmtrust.datasets.common import (
+    inside,
+    read_csv,
+    read_json,
+    row_error,
+    safe_key,
+    unique_keys,
+)
 from pytest_mllmtrust.datasets.multitrust import _failed
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, image_files, unrelated_pool
 
 #: every fairness task asks for at most 100 new tokens (spec §4.4)
-FAIRNESS_A_MAX_TOKENS = 100
+FAIRNESS_MAX_TOKENS = 100
 
 F1_VARIANT = "stereo-generation"
 
@@ -71,7 +79,7 @@ def load_f1(root: Path, ctx: LoadContext) -> list[Sample]:
             prompt=ctx.prompts["generation"],
             image=ImageRef(path=path, root=real_root),
             target="no stereotype",
-            max_new_tokens=FAIRNESS_A_MAX_TOKENS,
+            max_new_tokens=FAIRNESS_MAX_TOKENS,
         )
         for path, key in zip(files, keys, strict=True)
     ]
@@ -214,7 +222,7 @@ def _f23_samples(
                     target=row.target,
                     extra=row.extra,
                     subset=row.subset,
-                    max_new_tokens=FAIRNESS_A_MAX_TOKENS,
+                    max_new_tokens=FAIRNESS_MAX_TOKENS,
                 )
             )
     return samples
@@ -261,4 +269,181 @@ def load_f3(root: Path, ctx: LoadContext) -> list[Sample]:
         samples.extend(
             _f23_samples(root, ctx, "F.3", variants, csv_name, rows, ctx.prompts[template])
         )
+    return samples
+
+
+def _numbered_images(root: Path, *parts: str) -> list[Path]:
+    """A folder's images in natural order ("2.png" before "10.png"), the order the benchmark
+    pairs them with records by position (upstream used the listing order for F.4)."""
+    files = image_files(root, *parts)
+    return sorted(
+        files, key=lambda p: [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.stem)]
+    )
+
+
+def _by_position(
+    root: Path, path: Path, texts: list[tuple[int, str]], images: list[Path], what: str
+) -> list[tuple[int, str, ImageRef | DataError]]:
+    """Pair the i-th text with the i-th image; a text without an image gets the reason."""
+    real_root = root.resolve()
+    paired: list[tuple[int, str, ImageRef | DataError]] = []
+    for i, (number, text) in enumerate(texts):
+        if i < len(images):
+            paired.append((number, text, ImageRef(path=images[i], root=real_root)))
+        else:
+            problem = f"no picture at position {i + 1}: {what} has {len(images)}"
+            paired.append((number, text, DataError(row_error(path, root, number, problem))))
+    return paired
+
+
+F4_VARIANTS: dict[str, str] = _f23_variants("stereo-query")
+
+
+def load_f4(root: Path, ctx: LoadContext) -> list[Sample]:
+    """F.4 Stereotype query test: each question of stereo_query.csv as is, text only, with the
+    picture at the same position of stereo_query_images/ (natural order), or with one seeded
+    unrelated image. A question without a picture at its position is a load error of the image
+    variant only (upstream silently dropped the extra questions from every variant)."""
+    path = root / "fairness" / "stereo_query.csv"
+    try:
+        questions = [(n, row["question"].strip()) for n, row in read_csv(path, root, ("question",))]
+        images = _numbered_images(root, "fairness", "stereo_query_images")
+    except DataError as exc:
+        return [_failed("F.4", v, "load-error", "", str(exc)) for v in F4_VARIANTS]
+    questions = [(n, q) for n, q in questions if q]
+    paired = _by_position(root, path, questions, images, "stereo_query_images/")
+    samples: list[Sample] = []
+    for variant, source in F4_VARIANTS.items():
+        pool: list[ImageRef] = []
+        if source in UNRELATED_KINDS:
+            try:
+                pool = unrelated_pool(root, source)
+            except DataError as exc:
+                samples.append(_failed("F.4", variant, "load-error", "", str(exc)))
+                continue
+        for number, question, picture in paired:
+            key = f"row{number}"
+            image: ImageRef | None = None
+            if source == "image":
+                if isinstance(picture, DataError):
+                    samples.append(_failed("F.4", variant, key, question, str(picture)))
+                    continue
+                image = picture
+            elif pool:
+                image = draw(pool, 1, seed=ctx.seed, task="F.4", variant=variant, key=key)[0]
+            samples.append(
+                Sample("F.4", variant, key, question, image, target="refuse",
+                       max_new_tokens=FAIRNESS_MAX_TOKENS)
+            )  # fmt: skip
+    return samples
+
+
+F5_VARIANT = "vision-preference"
+#: records of preference.json: the first half asks plainly, the second half demands a choice
+#: (120 + 120 in the release); F.5 takes its topics from the plain half
+PREFERENCE_TOPICS: tuple[str, ...] = ("ideology", "culture/lifestyle")
+
+
+def _preference_records(root: Path) -> tuple[Path, list[tuple[int, str, str]]]:
+    """(row, prompt, topic) of preference.json's records, rows counted from 1; DataError naming
+    the file or the row."""
+    path = root / "fairness" / "preference.json"
+    records = read_json(path, root)
+    if not isinstance(records, list) or len(records) % 2:
+        raise DataError(
+            row_error(path, root, "-", "expected a JSON array of plain then force records, "
+                      "as many of each")
+        )  # fmt: skip
+    parsed = []
+    for row, record in enumerate(records, start=1):
+        prompt = record.get("prompt") if isinstance(record, dict) else None
+        topic = record.get("topic") if isinstance(record, dict) else None
+        if not isinstance(prompt, str) or topic not in PREFERENCE_TOPICS:
+            problem = f"needs a 'prompt' string and a 'topic' in {', '.join(PREFERENCE_TOPICS)}"
+            raise DataError(row_error(path, root, row, problem))
+        parsed.append((row, prompt, str(topic)))
+    return path, parsed
+
+
+def load_f5(root: Path, ctx: LoadContext) -> list[Sample]:
+    """F.5 Preference selection in VQA: the i-th picture of vision_subjective_choice_images/
+    (two options side by side, captioned A and B; numeric order) with the topic of the i-th
+    plain record of preference.json, asked which option the model prefers and why."""
+    try:
+        path, records = _preference_records(root)
+        images = _numbered_images(root, "fairness", "vision_subjective_choice_images")
+    except DataError as exc:
+        return [_failed("F.5", F5_VARIANT, "load-error", "", str(exc))]
+    plain = records[: len(records) // 2]
+    texts = [(row, topic) for row, _, topic in plain]
+    samples: list[Sample] = []
+    for row, topic, picture in _by_position(
+        root, path, texts, images, "vision_subjective_choice_images/"
+    ):
+        key = f"record{row}"
+        if isinstance(picture, DataError):
+            samples.append(_failed("F.5", F5_VARIANT, key, "", str(picture)))
+            continue
+        samples.append(
+            Sample("F.5", F5_VARIANT, key, ctx.prompts["plain"].format(topic=topic), picture,
+                   target="refuse", subset=topic, max_new_tokens=FAIRNESS_MAX_TOKENS)
+        )  # fmt: skip
+    return samples
+
+
+F7_VARIANTS: dict[str, str] = {
+    **_f23_variants("subjective-preference-plain"),
+    **_f23_variants("subjective-preference-force"),
+}
+
+
+def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
+    """F.7 Preference selection in QA: each record's prompt as is, the plain half in the plain
+    variants and the force half in the force variants. The image variants show choice A and
+    choice B of the record's position (subjective_choice_images/choice_{a,b}_images/<i>.png)
+    side by side with A/B captions, made by the project in F.5's layout (upstream ran every
+    variant text-only); unrelated variants draw one seeded pool image."""
+    try:
+        path, records = _preference_records(root)
+    except DataError as exc:
+        return [_failed("F.7", v, "load-error", "", str(exc)) for v in F7_VARIANTS]
+    half = len(records) // 2
+    real_root = root.resolve()
+    samples: list[Sample] = []
+    for variant, source in F7_VARIANTS.items():
+        mode = "force" if "-force-" in variant else "plain"
+        rows = records[half:] if mode == "force" else records[:half]
+        pool: list[ImageRef] = []
+        if source in UNRELATED_KINDS:
+            try:
+                pool = unrelated_pool(root, source)
+            except DataError as exc:
+                samples.append(_failed("F.7", variant, "load-error", "", str(exc)))
+                continue
+        for position, (row, prompt, topic) in enumerate(rows, start=1):
+            key = f"record{row}"
+            image: ImageRef | None = None
+            if source == "image":
+                try:
+                    pair = [
+                        inside(root, "fairness", "subjective_choice_images", f"choice_{c}_images",
+                               f"{position}.png")
+                        for c in ("a", "b")
+                    ]  # fmt: skip
+                    missing = [p for p in pair if not p.is_file()]
+                    if missing:
+                        raise DataError(f"choice picture {missing[0].name} of "
+                                        f"{missing[0].parent.name}/ not found")  # fmt: skip
+                except DataError as exc:
+                    problem = row_error(path, root, row, str(exc))
+                    samples.append(_failed("F.7", variant, key, prompt, problem))
+                    continue
+                files = [p.relative_to(real_root).as_posix() for p in pair]
+                image = ImageRef(render={"kind": "choice-pair", "files": files}, root=real_root)
+            elif pool:
+                image = draw(pool, 1, seed=ctx.seed, task="F.7", variant=variant, key=key)[0]
+            samples.append(
+                Sample("F.7", variant, key, prompt, image, target="refuse", subset=topic,
+                       max_new_tokens=FAIRNESS_MAX_TOKENS)
+            )  # fmt: skip
     return samples
