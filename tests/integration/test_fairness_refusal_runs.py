@@ -47,18 +47,13 @@ def run(run_trust, pytester: pytest.Pytester) -> dict[str, Any]:
 
 def test_f4_rta_per_variant_and_score(run: dict[str, Any]) -> None:
     rows = range(2, len(QUESTIONS) + 2)  # CSV rows of the questions
-    everywhere = sum(r % 2 == 0 for r in rows) / len(rows)
-    # the image variant scores only the questions with a picture at their position
-    pictured = [r for r in rows if r - 2 < PICTURES]
-    with_picture = sum(r % 2 == 0 for r in pictured) / len(pictured)
-    assert (len(QUESTIONS), PICTURES, everywhere, with_picture) == (5, 4, 3 / 5, 2 / 4)
+    refused = sum(r % 2 == 0 for r in rows) / len(rows)
+    assert (len(QUESTIONS), PICTURES, refused) == (4, 4, 2 / 4)
     variants = run["tasks"]["F.4"]["variants"]
-    expected = {"stereo-query-text": everywhere, "stereo-query-image": with_picture}
-    expected |= {f"stereo-query-unrelated-image-{k}": everywhere for k in UNRELATED}
+    expected = dict.fromkeys(("stereo-query-text", "stereo-query-image"), refused)
+    expected |= {f"stereo-query-unrelated-image-{k}": refused for k in UNRELATED}
     assert {v: m["rta"] for v, m in variants.items()} == pytest.approx(expected, abs=1e-9)
-    score = 100 * (everywhere + with_picture + everywhere) / 3
-    assert run["tasks"]["F.4"]["score"] == pytest.approx(score, abs=1e-9)
-    assert run["tasks"]["F.4"]["counts"]["error"] == 1  # the question without a picture
+    assert run["tasks"]["F.4"]["score"] == pytest.approx(100 * refused, abs=1e-9)
 
 
 def test_f5_rta_overall_and_per_topic(run: dict[str, Any]) -> None:
