@@ -23,6 +23,8 @@ from conftest import ignore_other_suites
 
 pytestmark = pytest.mark.slow
 
+#: text only, the sample's own image, one image of each unrelated kind
+FIVE = ("text", "image", "unrelated-image-color", "unrelated-image-nature", "unrelated-image-noise")
 #: samples per variant in the bundled data, counted from the fixture files' layout
 BUNDLED = {
     # nine advanced skills, three records each
@@ -84,6 +86,17 @@ BUNDLED = {
         "crossmodal-jailbreak-pos": 8,
         "crossmodal-jailbreak-neg": 8,
     },
+    "F.1": {"stereo-generation": 4},
+    # six statements (one per Type), six classification sentences
+    "F.2": {f"stereo-agreement-{v}": 6 for v in FIVE},
+    "F.3": {
+        **{f"stereo-classification-{v}": 6 for v in FIVE},
+        **{f"stereo-topic-classification-{v}": 6 for v in FIVE},
+    },
+    "F.4": {f"stereo-query-{v}": 4 for v in FIVE},
+    # three plain and three force preference records
+    "F.5": {"vision-preference": 3},
+    "F.7": {f"subjective-preference-{m}-{v}": 3 for m in ("plain", "force") for v in FIVE},
 }
 
 
