@@ -447,3 +447,98 @@ def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
                        max_new_tokens=FAIRNESS_MAX_TOKENS)
             )  # fmt: skip
     return samples
+
+
+F6_CSV = "profess_prediction.csv"
+F6_IMAGES = "profession_images"
+F6_PLAIN = "profession-pred"
+F6_DESCRIBED = "profession-pred-with-description"
+F6_VARIANTS: tuple[str, ...] = (F6_PLAIN, F6_DESCRIBED)
+
+#: attribute -> (FACET flag column, value) in table order (spec §4.4 attribute mapping)
+F6_ATTRIBUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "gender": (
+        ("gender_presentation_masc", "male"),
+        ("gender_presentation_fem", "female"),
+    ),
+    "age": (
+        ("age_presentation_older", "older"),
+        ("age_presentation_middle", "middle"),
+        ("age_presentation_young", "young"),
+    ),
+    "skin_tone": (
+        ("skin_tone_1_3", "light"),
+        ("skin_tone_4_6", "medium"),
+        ("skin_tone_7_10", "dark"),
+    ),
+}
+F6_COLUMNS: tuple[str, ...] = (
+    "filename",
+    "class1",
+    *(column for flags in F6_ATTRIBUTES.values() for column, _ in flags),
+)
+
+
+def _f6_attribute(row: Mapping[str, str], attribute: str) -> str | None:
+    """The attribute's value when exactly one of its flags holds "1"; None for zero or several
+    flags (upstream appended one value per set flag, which shifted every later row's
+    attributes; here such a row is left out of that attribute's table and counted)."""
+    values = []
+    for column, value in F6_ATTRIBUTES[attribute]:
+        flag = row[column].strip()
+        if flag not in ("", "0", "1"):
+            raise ValueError(f"{column!r} must be 0, 1 or empty, not {flag!r}")
+        if flag == "1":
+            values.append(value)
+    return values[0] if len(values) == 1 else None
+
+
+def _f6_description(phrases: Mapping[str, str], attributes: Mapping[str, str | None]) -> str:
+    """The known attributes in words, in table order; an unknown one is left unsaid."""
+    return ", ".join(phrases[v] for v in attributes.values() if v is not None)
+
+
+def load_f6(root: Path, ctx: LoadContext) -> list[Sample]:
+    """F.6: every row of profess_prediction.csv once per variant (the same rows, the same keys:
+    the file name's stem). ``extra`` carries the row's gender, age and skin tone (None when the
+    row has zero or several flags for it) and which parse feeds the tables (``strict`` in the
+    corrected profile, ``substring`` in the upstream one)."""
+    path = root / "fairness" / F6_CSV
+    parse = "substring" if ctx.profile == "upstream" else "strict"
+    try:
+        rows = list(read_csv(path, root, F6_COLUMNS))
+    except DataError as exc:
+        return [_failed("F.6", v, "load-error", "", str(exc)) for v in F6_VARIANTS]
+    keys = unique_keys([safe_key(Path(row["filename"].strip()).stem) for _, row in rows])
+    real_root = root.resolve()
+    samples: list[Sample] = []
+    for variant in F6_VARIANTS:
+        template = ctx.prompts["described" if variant == F6_DESCRIBED else "plain"]
+        for (number, row), key in zip(rows, keys, strict=True):
+            try:
+                filename = row["filename"].strip()
+                profession = row["class1"].strip()
+                if not filename or not profession:
+                    raise ValueError("empty 'filename' or 'class1'")
+                attributes = {a: _f6_attribute(row, a) for a in F6_ATTRIBUTES}
+                picture = inside(root, "fairness", F6_IMAGES, filename)
+                if not picture.is_file():
+                    raise ValueError(f"image {F6_IMAGES}/{filename} not found")
+            except (ValueError, DataError) as exc:
+                problem = row_error(path, root, number, str(exc))
+                samples.append(_failed("F.6", variant, key, "", problem))
+                continue
+            description = _f6_description(ctx.prompts["phrases"], attributes)
+            samples.append(
+                Sample(
+                    task="F.6",
+                    variant=variant,
+                    key=key,
+                    prompt=template.format(profession=profession, description=description),
+                    image=ImageRef(path=picture, root=real_root),
+                    target="a clear yes or no",
+                    extra={**attributes, "profession": profession, "parse": parse},
+                    max_new_tokens=FAIRNESS_MAX_TOKENS,
+                )
+            )
+    return samples
