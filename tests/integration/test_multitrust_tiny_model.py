@@ -99,9 +99,14 @@ BUNDLED = {
     "F.7": {f"subjective-preference-{m}-{v}": 3 for m in ("plain", "force") for v in FIVE},
     # twelve rows, each asked without and with a description of the person
     "F.6": {"profession-pred": 12, "profession-pred-with-description": 12},
+    "P.1": {"vispr-recognition": 4, "vizwiz-recognition": 3},
+    "P.2": {"vispr-recognition-pri-query": 5},
+    # six vignettes
+    "P.3": {f"confaide-{v}": 6 for v in ("text", "image", *FIVE[2:])},
 }
-#: F.6 reports chi-square statistics and counts beside its p-values
+#: F.6 reports chi-square statistics and counts beside its p-values; P.3 correlations
 NOT_RATES = ("chi2_", "n_", "excluded_", "significant")
+CORRELATIONS = ("r",)
 
 
 @pytest.fixture(scope="module")
@@ -144,10 +149,13 @@ def test_every_variant_runs_through_a_tiny_model(tiny_run: dict[str, Any], task:
         assert variant in BUNDLED[task]
         for name, value in metrics.items():
             low, high = (0.0, math.inf) if name.startswith(NOT_RATES) else (0.0, 1.0)
+            if name in CORRELATIONS:
+                low, high = -1.0, 1.0
             assert value is None or low <= value <= high, (variant, name, value)
     if result["complete"]:
         assert not result["incomplete"]
-        assert 0.0 <= result["score"] <= 100.0
+        lowest = -100.0 if task == "P.3" else 0.0  # a correlation score can be negative
+        assert lowest <= result["score"] <= 100.0
         assert math.isfinite(result["score"])
     else:
         assert result["score"] is None
