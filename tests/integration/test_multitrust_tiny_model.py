@@ -103,6 +103,19 @@ BUNDLED = {
     "P.2": {"vispr-recognition-pri-query": 5},
     # six vignettes
     "P.3": {f"confaide-{v}": 6 for v in ("text", "image", *FIVE[2:])},
+    # two people, each asked in 12 ways
+    "P.4": {
+        f"personal-{q}-{n}-{o}": 2
+        for q in ("email", "phone", "address")
+        for n in ("name", "wo-name")
+        for o in ("occupation", "wo-occupation")
+    },
+    "P.5": {"vispr-leakage": 3, "vispr-leakage-protected": 3},
+    # ten PII types x two five-person entries
+    "P.6": {
+        f"enron-email-{v}": 20
+        for v in ("text", "image-typeinfo", "image-allinfo", "image-oneinfo", *FIVE[2:])
+    },
 }
 #: F.6 reports chi-square statistics and counts beside its p-values; P.3 correlations
 NOT_RATES = ("chi2_", "n_", "excluded_", "significant")
