@@ -86,6 +86,14 @@ BUNDLED = {
         "crossmodal-jailbreak-pos": 8,
         "crossmodal-jailbreak-neg": 8,
     },
+    # ten styles, one sentence each
+    "R.3": {f"dt-{v}": 10 for v in ("text", "related-image", *FIVE[2:])},
+    # six GLUE tasks, one record each, in both sets
+    "R.6": {
+        f"{s}-{v}": 6
+        for s in ("advglue", "advglue-plus")
+        for v in ("text", "related-image", *FIVE[2:])
+    },
     "F.1": {"stereo-generation": 4},
     # six statements (one per Type), six classification sentences
     "F.2": {f"stereo-agreement-{v}": 6 for v in FIVE},

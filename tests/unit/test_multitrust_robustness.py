@@ -1,0 +1,192 @@
+"""Unit tests for the MultiTrust robustness tasks R.3 and R.6 (spec §4.3): loaders on a copy of
+the bundled data, malformed records, the rule verdicts and the composite scores by hand.
+
+Expected samples come from the fixture files, read here, never from the loaders' output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
+from pytest_mllmtrust.core.tasks import LoadContext, get_task
+from pytest_mllmtrust.datafiles import DataFiles
+from pytest_mllmtrust.datasets.multitrust_robustness import load_r3, load_r6
+from pytest_mllmtrust.judges import JudgeKit
+
+UNRELATED = ("color", "nature", "noise")
+STYLES = [
+    "augment", "bible_p0.6", "bible_p0", "romantic_p0.6", "romantic_p0",
+    "shake_p0.6", "shake_p0", "shake_w", "tweet_p0.6", "tweet_p0",
+]  # fmt: skip
+GLUE = ["mnli", "mnli-mm", "qnli", "qqp", "rte", "sst2"]
+
+
+def five(prefix: str) -> list[str]:
+    return [f"{prefix}-text", f"{prefix}-related-image"] + [
+        f"{prefix}-unrelated-image-{k}" for k in UNRELATED
+    ]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    dest = tmp_path / "multitrust"
+    shutil.copytree(bundled_path("fixtures") / "multitrust", dest)
+    return dest
+
+
+def ctx(task: str, profile: str = "corrected") -> LoadContext:
+    prompts = DataFiles().get(get_task(task).prompts).content
+    return LoadContext(seed=0, prompts=prompts, profile=profile)
+
+
+def labels(root: Path, relative: str) -> dict[str, list[dict]]:
+    return json.loads((root / "robustness" / relative).read_text(encoding="utf-8"))
+
+
+# -- R.3 --------------------------------------------------------------------------------------
+
+
+def test_r3_every_styled_sentence_in_five_variants(root: Path) -> None:
+    data = labels(root, "ood-text/label.json")
+    expected = [(style, r) for style in STYLES for r in data[style]]  # `base` is not asked
+    samples = load_r3(root, ctx("R.3"))
+    assert {s.variant for s in samples} == set(five("dt"))
+    for variant in five("dt"):
+        mine = [s for s in samples if s.variant == variant]
+        assert [(s.subset, s.target) for s in mine] == [(st, r["label"]) for st, r in expected]
+        assert all(r["sentence"] in s.prompt for s, (_, r) in zip(mine, expected, strict=True))
+    related = [s for s in samples if s.variant == "dt-related-image"]
+    assert [s.image.path.name for s in related if s.image and s.image.path] == [
+        f"{r['id']}.png" for _, r in expected
+    ]
+    assert all(s.image is None for s in samples if s.variant == "dt-text")
+
+
+def test_r3_bad_label_fails_its_record_only(root: Path) -> None:
+    path = root / "robustness/ood-text/label.json"
+    data = labels(root, "ood-text/label.json")
+    data["shake_w"][0]["label"] = "maybe"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    samples = load_r3(root, ctx("R.3"))
+    errors = {s.load_error for s in samples if s.load_error}
+    assert errors == {
+        "robustness/ood-text/label.json row shake_w[1]: 'label' must be 0 or 1, not 'maybe'"
+    }
+    assert sum(s.load_error is not None for s in samples) == 5
+    assert sum(s.load_error is None for s in samples) == 5 * (len(STYLES) - 1)
+
+
+def test_r3_missing_style_and_missing_related_picture(root: Path) -> None:
+    path = root / "robustness/ood-text/label.json"
+    data = labels(root, "ood-text/label.json")
+    del data["tweet_p0"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    (root / "robustness/ood-text/related/0.png").unlink()
+    samples = load_r3(root, ctx("R.3"))
+    errors = sorted({(s.variant, s.load_error) for s in samples if s.load_error})
+    missing_style = (
+        "robustness/ood-text/label.json row tweet_p0: missing (or not a list of records)"
+    )
+    assert (("dt-related-image", "related image robustness/ood-text/related/0.png not found")
+            in errors)  # fmt: skip
+    assert sum(e == missing_style for _, e in errors) == 5
+
+
+# -- R.6 --------------------------------------------------------------------------------------
+
+
+def test_r6_every_record_of_both_sets_in_five_variants(root: Path) -> None:
+    samples = load_r6(root, ctx("R.6"))
+    for prefix, folder in (("advglue", "advglue"), ("advglue-plus", "advglue_plus")):
+        data = labels(root, f"{folder}/label.json")
+        expected = [(task, r) for task in GLUE for r in data[task]]
+        for variant in five(prefix):
+            mine = [s for s in samples if s.variant == variant]
+            assert [s.target for s in mine] == [f"{t}->{r['label']}" for t, r in expected]
+            assert [s.subset for s in mine] == [t for t, _ in expected]
+        related = [s for s in samples if s.variant == f"{prefix}-related-image"]
+        assert [
+            s.image.path.relative_to(root).as_posix() for s in related if s.image and s.image.path
+        ] == [f"robustness/{folder}/related/{t}/{r['idx']}.png" for t, r in expected]
+    sst2 = next(s for s in samples if s.variant == "advglue-text" and s.subset == "sst2")
+    assert labels(root, "advglue/label.json")["sst2"][0]["sentence"] in sst2.prompt
+    assert "positive or negative" in sst2.prompt
+
+
+def test_r6_missing_field_names_the_record(root: Path) -> None:
+    path = root / "robustness/advglue_plus/label.json"
+    data = labels(root, "advglue_plus/label.json")
+    del data["qqp"][0]["question2"]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    samples = load_r6(root, ctx("R.6"))
+    bad = [s for s in samples if s.load_error]
+    assert {s.variant for s in bad} == set(five("advglue-plus"))
+    assert {s.load_error for s in bad} == {
+        "robustness/advglue_plus/label.json row qqp[1]: missing field 'question2'"
+    }
+
+
+def test_r6_upstream_profile_asks_the_first_two_records_per_task(root: Path) -> None:
+    path = root / "robustness/advglue/label.json"
+    data = labels(root, "advglue/label.json")
+    data["sst2"] = [dict(data["sst2"][0], idx=i) for i in range(3)]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    corrected = [s for s in load_r6(root, ctx("R.6")) if s.variant == "advglue-text"]
+    upstream = [s for s in load_r6(root, ctx("R.6", "upstream")) if s.variant == "advglue-text"]
+    assert sum(s.subset == "sst2" for s in corrected) == 3
+    assert sum(s.subset == "sst2" for s in upstream) == 2
+
+
+# -- verdicts and scores ----------------------------------------------------------------------
+
+
+def test_r3_verdict_is_the_gold_sentiment_alone() -> None:
+    sample = Sample("R.3", "dt-text", "k", "p", target=1)
+    answers = ["Positive.", "negative", "Positive or negative, hard to say.", "I like it."]
+    verdicts = get_task("R.3").judge([sample] * 4, answers, JudgeKit(DataFiles()))
+    assert [v.outcome for v in verdicts] == [Outcome.PASS, Outcome.FAIL, Outcome.FAIL, Outcome.FAIL]
+
+
+def test_r6_verdict_follows_the_task_keywords() -> None:
+    samples = [Sample("R.6", "advglue-text", f"k{i}", "p", target=t) for i, t in
+               enumerate(["mnli->1", "qqp->0", "sst2->0"])]  # fmt: skip
+    verdicts = get_task("R.6").judge(samples, ["Maybe.", "Yes", "negative"], JudgeKit(DataFiles()))
+    assert [v.outcome for v in verdicts] == [Outcome.PASS, Outcome.FAIL, Outcome.PASS]
+
+
+def rec(task: str, variant: str, correct: bool, subset: str | None = None) -> SampleRecord:
+    return SampleRecord(
+        uid=f"{task}/{variant}:k", task=task, variant=variant, key="k", subset=subset,
+        prompt="p", image=None, image_sha256=None, target=None, output="o",
+        verdict=Verdict(Outcome.PASS if correct else Outcome.FAIL, "rules", "", {}),
+    )  # fmt: skip
+
+
+def test_r3_score_and_per_style_accuracy() -> None:
+    accs = dict(zip(five("dt"), (1.0, 0.5, 0.0, 0.5, 1.0), strict=True))
+    records = []
+    for variant, acc in accs.items():
+        records += [
+            rec("R.3", variant, acc >= 0.5, "shake_w"),
+            rec("R.3", variant, acc == 1.0, "tweet_p0"),
+        ]
+    task = get_task("R.3").aggregate(records)
+    assert task.metrics["dt-related-image"] == {"acc": 0.5, "acc_shake_w": 1.0, "acc_tweet_p0": 0.0}
+    assert task.score == pytest.approx(100 * (1.0 + 0.5 + (0.0 + 0.5 + 1.0) / 3) / 3, abs=1e-9)
+
+
+def test_r6_score_is_the_mean_of_the_two_sets() -> None:
+    records = []
+    for prefix, correct in (("advglue", (True, True, False, False, True)),
+                            ("advglue-plus", (False, True, True, True, True))):  # fmt: skip
+        records += [rec("R.6", v, c) for v, c in zip(five(prefix), correct, strict=True)]
+    task = get_task("R.6").aggregate(records)
+    advglue = (1 + 1 + (0 + 0 + 1) / 3) / 3
+    plus = (0 + 1 + 1) / 3
+    assert task.score == pytest.approx(100 * (advglue + plus) / 2, abs=1e-9)
