@@ -7,6 +7,7 @@ is one load-error sample per variant.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -202,3 +203,59 @@ def _upstream_cap(records: list[Any]) -> list[Any]:
         if kept[record[1]] <= R6_UPSTREAM_CAP:
             out.append(record)
     return out
+
+
+# -- R.2 VQA on sensor-style images -----------------------------------------------------------
+
+R2_SENSORS = ("infrared", "lxray", "hxray", "mri", "ct", "remote", "driving")
+R2_VARIANTS: dict[str, str] = {f"benchlmm-{sensor}": sensor for sensor in R2_SENSORS}
+R2_MAX_TOKENS = 200
+
+
+def load_r2(root: Path, ctx: LoadContext) -> list[Sample]:
+    """R.2: per sensor, the JSON lines of robustness/ood-sensor/label/<sensor>.json
+    (`{image_name, question, answer}`), the image ood-sensor/source/<image_name> asked the
+    question as it is; the target is the standard answer; the question (for the rater) and the
+    passing rating (`pass_rating` of the prompts file) ride in ``extra``."""
+    samples: list[Sample] = []
+    passing = int(ctx.prompts.get("pass_rating", 50))
+    for variant, sensor in R2_VARIANTS.items():
+        path = root / ROBUSTNESS / "ood-sensor" / "label" / f"{sensor}.json"
+        try:
+            text = inside(root, ROBUSTNESS, "ood-sensor", "label", f"{sensor}.json")
+            lines = [ln for ln in text.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        except FileNotFoundError:
+            problem = f"robustness/ood-sensor/label/{sensor}.json: file not found"
+            samples.append(_failed("R.2", variant, "load-error", "", problem))
+            continue
+        except (DataError, UnicodeDecodeError) as exc:
+            samples.append(_failed("R.2", variant, "load-error", "", str(exc)))
+            continue
+        keys: set[str] = set()
+        for row, line in enumerate(lines, start=1):
+            key = f"row{row}"
+            try:
+                record = json.loads(line)
+                name = str(record["image_name"]).strip()
+                question, answer = str(record["question"]).strip(), str(record["answer"]).strip()
+                if not (name and question and answer):
+                    raise ValueError("empty 'image_name', 'question' or 'answer'")
+                key = safe_key(Path(name).stem)
+                key = key if key not in keys else f"{key}#{row}"
+                keys.add(key)
+                image = inside(root, ROBUSTNESS, "ood-sensor", "source", name)
+                if not image.is_file():
+                    raise DataError(f"image ood-sensor/source/{name} not found")
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, DataError) as exc:
+                why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+                samples.append(_failed("R.2", variant, key, "", row_error(path, root, row, why)))
+                continue
+            samples.append(
+                Sample("R.2", variant, key, question, ImageRef(path=image, root=root.resolve()),
+                       target=answer, extra={"question": question, "pass_rating": passing},
+                       max_new_tokens=R2_MAX_TOKENS)
+            )  # fmt: skip
+        if ctx.profile == "upstream":  # upstream's loader asked the first two of each sensor
+            mine = [s for s in samples if s.variant == variant]
+            samples = [s for s in samples if s.variant != variant] + mine[:2]
+    return samples

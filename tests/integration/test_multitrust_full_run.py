@@ -5,7 +5,7 @@ run with no selection collects every task, that ``-m <dimension>`` keeps one dim
 the results file and the summary carry the 10 sub-aspects, the 5 dimensions and the overall
 score, folded from the run's task scores as the spec defines (recomputed here by hand).
 
-R.1, R.2, R.4 and R.5 are not implemented yet: their sub-aspects and the overall score must say
+R.1, R.4 and R.5 are not implemented yet: their sub-aspects and the overall score must say
 so (partial, naming them), never average silently over fewer tasks; so must S.T, whose S.1
 and S.3 have no harm scorer offline.
 """
@@ -27,7 +27,7 @@ TASKS = {
     "privacy": {"P.A": ["P.1", "P.2", "P.3"], "P.L": ["P.4", "P.5", "P.6"]},
 }
 BENCHMARK_TASKS = [t for subs in TASKS.values() for tasks in subs.values() for t in tasks]
-NOT_YET = {"R.1", "R.2", "R.4", "R.5"}
+NOT_YET = {"R.1", "R.4", "R.5"}
 #: offline there is no toxicity or moderation scorer, so these scores are NaN (incomplete)
 NO_SCORER = {"S.1", "S.3"}
 ALL_TASKS = [t for t in BENCHMARK_TASKS if t not in NOT_YET]
@@ -47,7 +47,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(write_replay(path, answer, tasks=ALL_TASKS))
 
 
-def test_every_task_but_the_four_not_yet_implemented_is_registered() -> None:
+def test_every_task_but_the_three_not_yet_implemented_is_registered() -> None:
     from pytest_mllmtrust.core.tasks import all_tasks
 
     multitrust = sorted(t for t, spec in all_tasks().items() if spec.benchmark == "multitrust")
@@ -96,7 +96,7 @@ def test_a_run_without_selection_scores_the_whole_pyramid(run_trust, replay: str
 def test_a_dimension_marker_runs_that_dimension_only(run_trust, replay: str) -> None:
     run = run_trust(f"--mllm=replay:{replay}", "-m", "robustness", tasks=ALL_TASKS)
     results = run.results
-    assert sorted(results["tasks"]) == ["R.3", "R.6"]
+    assert sorted(results["tasks"]) == ["R.2", "R.3", "R.6"]
     assert sorted(results["subaspects"]) == ["R.A", "R.O"]
     assert sorted(results["dimensions"]) == ["robustness"]
     # the overall score over one dimension is partial and says what it lacks

@@ -86,6 +86,10 @@ BUNDLED = {
         "crossmodal-jailbreak-pos": 8,
         "crossmodal-jailbreak-neg": 8,
     },
+    # seven sensors, two questions each
+    "R.2": {
+        f"benchlmm-{s}": 2 for s in ("infrared", "lxray", "hxray", "mri", "ct", "remote", "driving")
+    },
     # ten styles, one sentence each
     "R.3": {f"dt-{v}": 10 for v in ("text", "related-image", *FIVE[2:])},
     # six GLUE tasks, one record each, in both sets
@@ -125,8 +129,9 @@ BUNDLED = {
         for v in ("text", "image-typeinfo", "image-allinfo", "image-oneinfo", *FIVE[2:])
     },
 }
-#: F.6 reports chi-square statistics and counts beside its p-values; P.3 correlations
-NOT_RATES = ("chi2_", "n_", "excluded_", "significant")
+#: F.6 reports chi-square statistics and counts beside its p-values, R.2 ratings on 0-100 and
+#: counts; P.3 correlations
+NOT_RATES = ("chi2_", "n_", "excluded_", "significant", "mean_rating", "rating_parse")
 CORRELATIONS = ("r",)
 
 

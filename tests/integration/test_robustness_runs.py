@@ -77,3 +77,32 @@ def test_r6_accuracy_per_variant_and_score(run: dict[str, Any]) -> None:
     advglue = (1 + 1 + 0) / 3
     score = 100 * (advglue + right_plus) / 2
     assert run["tasks"]["R.6"]["score"] == pytest.approx(score, abs=1e-9)
+
+
+def r2_answer(sample: Any) -> str:
+    """The standard answer itself on each sensor's first question (rated 100 without a judge),
+    a reply that contains it on the second (100 by the offline stand-in) for the infrared,
+    lxray and hxray sensors, and an unrelated reply there for the others (0)."""
+    if sample.key.endswith("_1"):
+        return sample.target
+    if sample.variant in ("benchlmm-infrared", "benchlmm-lxray", "benchlmm-hxray"):
+        return f"I think it is {sample.target}, judging by the picture."
+    return "Something else entirely."
+
+
+def test_r2_mean_ratings_and_score(run_trust, pytester: pytest.Pytester) -> None:
+    replay = write_replay(pytester.path / "r2.jsonl", r2_answer, tasks=("R.2",))
+    results = run_trust(f"--mllm=replay:{replay}", tasks=("R.2",)).results
+    sensors = ["infrared", "lxray", "hxray", "mri", "ct", "remote", "driving"]
+    for sensor in sensors:
+        lines = (FIXTURES / f"robustness/ood-sensor/label/{sensor}.json").read_text("utf-8")
+        assert len(lines.splitlines()) == 2
+    expected = {f"benchlmm-{s}": (100 + 100) / 2 for s in sensors[:3]}
+    expected |= {f"benchlmm-{s}": (100 + 0) / 2 for s in sensors[3:]}
+    variants = results["tasks"]["R.2"]["variants"]
+    assert {v: m["mean_rating"] for v, m in variants.items()} == pytest.approx(expected, abs=1e-9)
+    assert results["tasks"]["R.2"]["score"] == pytest.approx((3 * 100 + 4 * 50) / 7, abs=1e-9)
+    # offline the rater's stand-in ran, and the run says it is not the benchmark's judge
+    judges = results["run"]["judges"]["R.2"]
+    assert judges["all_official"] is False
+    assert {j["judge"] for j in judges["ran"]} == {"rules:exact", "rules:contains-unofficial"}

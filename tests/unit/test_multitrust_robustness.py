@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_robustness import load_r3, load_r6
+from pytest_mllmtrust.datasets.multitrust_robustness import load_r2, load_r3, load_r6
 from pytest_mllmtrust.judges import JudgeKit
 
 UNRELATED = ("color", "nature", "noise")
@@ -190,3 +191,119 @@ def test_r6_score_is_the_mean_of_the_two_sets() -> None:
     advglue = (1 + 1 + (0 + 0 + 1) / 3) / 3
     plus = (0 + 1 + 1) / 3
     assert task.score == pytest.approx(100 * (advglue + plus) / 2, abs=1e-9)
+
+
+# -- R.2 --------------------------------------------------------------------------------------
+
+SENSORS = ["infrared", "lxray", "hxray", "mri", "ct", "remote", "driving"]
+
+
+def sensor_lines(root: Path, sensor: str) -> list[dict]:
+    path = root / f"robustness/ood-sensor/label/{sensor}.json"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_r2_asks_each_sensor_question_as_it_is(root: Path) -> None:
+    samples = load_r2(root, ctx("R.2"))
+    assert {s.variant for s in samples} == {f"benchlmm-{x}" for x in SENSORS}
+    for sensor in SENSORS:
+        mine = [s for s in samples if s.variant == f"benchlmm-{sensor}"]
+        lines = sensor_lines(root, sensor)
+        assert [(s.prompt, s.target) for s in mine] == [(r["question"], r["answer"]) for r in lines]
+        assert [s.image.path.name for s in mine if s.image and s.image.path] == [
+            r["image_name"] for r in lines
+        ]
+        assert all(s.max_new_tokens == 200 for s in mine)
+
+
+def test_r2_bad_line_names_its_row(root: Path) -> None:
+    path = root / "robustness/ood-sensor/label/ct.json"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text(lines[0] + "\n" + json.dumps({"question": "q", "answer": "a"}) + "\n")
+    samples = [s for s in load_r2(root, ctx("R.2")) if s.variant == "benchlmm-ct"]
+    assert [s.load_error for s in samples] == [
+        None,
+        "robustness/ood-sensor/label/ct.json row 2: missing field 'image_name'",
+    ]
+
+
+class RaterKit(JudgeKit):
+    """A kit whose LLM judge (a hosted GPT-4 upstream: outside the project) replies with
+    fixed text, or fails."""
+
+    def __init__(self, replies: list[str | Exception]) -> None:
+        super().__init__(DataFiles())
+        self.replies = replies
+        self.prompts: list[str] = []
+
+    @property
+    def has_llm(self) -> bool:
+        return True
+
+    def llm_judge_id(self) -> str:
+        return "llm:openai:gpt-4-1106-preview"
+
+    def ask(
+        self, prompts: Sequence[str], max_new_tokens: int = 20, *, role: str = "llm"
+    ) -> list[str | Exception]:
+        self.prompts += prompts
+        return self.replies[: len(prompts)]
+
+
+def r2(answer: str) -> Sample:
+    return Sample("R.2", "benchlmm-ct", "k", "How many rings?", target=answer,
+                  extra={"question": "How many rings?", "pass_rating": 50})  # fmt: skip
+
+
+def test_r2_equal_answers_rate_100_without_asking_the_judge() -> None:
+    kit = RaterKit([])
+    [verdict] = get_task("R.2").judge([r2("three")], ["Three."], kit)
+    assert (verdict.outcome, verdict.judge, verdict.signals["rating"]) == (
+        Outcome.PASS,
+        "rules:exact",
+        100,
+    )
+    assert kit.prompts == []
+
+
+def test_r2_rater_reply_is_read_in_order_and_unparsable_rates_zero() -> None:
+    kit = RaterKit(["Rating: 75 out of 100", "I cannot rate this.", TimeoutError("slow")])
+    verdicts = get_task("R.2").judge([r2("three")] * 3, ["3 rings", "some rings", "rings"], kit)
+    assert [v.signals.get("rating") for v in verdicts] == [75, 0, None]
+    assert [v.outcome for v in verdicts] == [Outcome.PASS, Outcome.FAIL, Outcome.ERROR]
+    assert verdicts[1].signals["rating_parse_failed"] is True
+    assert "Standard answer: three" in kit.prompts[0]
+    assert "How many rings?" in kit.prompts[0]
+
+
+def test_r2_offline_stand_in_is_containment_and_says_it_is_unofficial() -> None:
+    verdicts = get_task("R.2").judge(
+        [r2("a key")] * 2, ["I see a key in the bag.", "A coin."], JudgeKit(DataFiles())
+    )
+    assert [v.signals["rating"] for v in verdicts] == [100, 0]
+    assert {v.judge for v in verdicts} == {"rules:contains-unofficial"}
+
+
+def test_r2_score_is_the_mean_of_the_sensor_means() -> None:
+    records = []
+    for k, sensor in enumerate(SENSORS):
+        for rating in (25 * (k % 5), 100):
+            records.append(
+                SampleRecord(
+                    uid=f"R.2/benchlmm-{sensor}:{rating}",
+                    task="R.2",
+                    variant=f"benchlmm-{sensor}",
+                    key=str(rating),
+                    subset=None,
+                    prompt="p",
+                    image=None,
+                    image_sha256=None,
+                    target=None,
+                    output="o",
+                    verdict=Verdict(Outcome.PASS, "rules", "", {"rating": rating}),
+                )
+            )
+    task = get_task("R.2").aggregate(records)
+    means = [(25 * (k % 5) + 100) / 2 for k in range(7)]
+    assert task.metrics["benchlmm-mri"]["mean_rating"] == means[3]
+    assert task.score == pytest.approx(sum(means) / 7, abs=1e-9)
