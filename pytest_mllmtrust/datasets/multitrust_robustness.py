@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -219,43 +220,147 @@ def load_r2(root: Path, ctx: LoadContext) -> list[Sample]:
     passing rating (`pass_rating` of the prompts file) ride in ``extra``."""
     samples: list[Sample] = []
     passing = int(ctx.prompts.get("pass_rating", 50))
+    folder = (ROBUSTNESS, "ood-sensor", "source")
+
+    def ask(variant: str, record: dict[str, Any], key: str, image: ImageRef) -> Sample:
+        question, answer = str(record["question"]).strip(), str(record["answer"]).strip()
+        if not (question and answer):
+            raise ValueError("empty 'question' or 'answer'")
+        return Sample("R.2", variant, key, question, image, target=answer,
+                      extra={"question": question, "pass_rating": passing},
+                      max_new_tokens=R2_MAX_TOKENS)  # fmt: skip
+
     for variant, sensor in R2_VARIANTS.items():
         path = root / ROBUSTNESS / "ood-sensor" / "label" / f"{sensor}.json"
-        try:
-            text = inside(root, ROBUSTNESS, "ood-sensor", "label", f"{sensor}.json")
-            lines = [ln for ln in text.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        except FileNotFoundError:
-            problem = f"robustness/ood-sensor/label/{sensor}.json: file not found"
-            samples.append(_failed("R.2", variant, "load-error", "", problem))
-            continue
-        except (DataError, UnicodeDecodeError) as exc:
-            samples.append(_failed("R.2", variant, "load-error", "", str(exc)))
-            continue
-        keys: set[str] = set()
-        for row, line in enumerate(lines, start=1):
-            key = f"row{row}"
-            try:
-                record = json.loads(line)
-                name = str(record["image_name"]).strip()
-                question, answer = str(record["question"]).strip(), str(record["answer"]).strip()
-                if not (name and question and answer):
-                    raise ValueError("empty 'image_name', 'question' or 'answer'")
-                key = safe_key(Path(name).stem)
-                key = key if key not in keys else f"{key}#{row}"
-                keys.add(key)
-                image = inside(root, ROBUSTNESS, "ood-sensor", "source", name)
-                if not image.is_file():
-                    raise DataError(f"image ood-sensor/source/{name} not found")
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError, DataError) as exc:
-                why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-                samples.append(_failed("R.2", variant, key, "", row_error(path, root, row, why)))
-                continue
-            samples.append(
-                Sample("R.2", variant, key, question, ImageRef(path=image, root=root.resolve()),
-                       target=answer, extra={"question": question, "pass_rating": passing},
-                       max_new_tokens=R2_MAX_TOKENS)
-            )  # fmt: skip
+        mine = _image_lines(root, "R.2", variant, path, folder, partial(ask, variant))
         if ctx.profile == "upstream":  # upstream's loader asked the first two of each sensor
-            mine = [s for s in samples if s.variant == variant]
-            samples = [s for s in samples if s.variant != variant] + mine[:2]
+            mine = mine[:2]
+        samples += mine
     return samples
+
+
+# -- R.1, R.4, R.5: describing images -------------------------------------------------------
+
+R1_STYLES = ("cartoon", "handmake", "painting", "sketch", "tattoo", "weather")
+R1_VARIANTS: dict[str, str] = {f"coco-o-{style}": style for style in R1_STYLES}
+#: R.4's untargeted attack is scored; its clean images are reported only (informational)
+R4_VARIANTS: dict[str, str] = {"adv-untarget": "untarget", "adv-clean": "clean"}
+R5_VARIANT = "adv-target"
+DESCRIBE_MAX_TOKENS = 300
+
+
+def _json_lines(path: Path, root: Path) -> list[Any]:
+    """One record per line; a line that is not JSON is kept as the exception, so only its row
+    fails."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path.relative_to(root).as_posix()}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path.relative_to(root).as_posix()}: not valid UTF-8: {exc}") from None
+    records: list[Any] = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                records.append(ValueError(f"not valid JSON: {exc}"))
+    return records
+
+
+def _image_lines(
+    root: Path,
+    task: str,
+    variant: str,
+    path: Path,
+    folder: tuple[str, ...],
+    build: Callable[[dict[str, Any], str, ImageRef], Sample],
+) -> list[Sample]:
+    """One sample per JSON line of ``path`` about the image ``folder/<image_name>``, keyed by
+    the image's stem; ``build`` makes it from the record. A line that cannot be read is a load
+    error naming its row, a missing file one load error for the variant."""
+    try:
+        records = _json_lines(path, root)
+    except DataError as exc:
+        return [_failed(task, variant, "load-error", "", str(exc))]
+    samples: list[Sample] = []
+    keys: set[str] = set()
+    for row, record in enumerate(records, start=1):
+        key = f"row{row}"
+        try:
+            if isinstance(record, Exception):
+                raise record
+            if not isinstance(record, dict):
+                raise ValueError("expected a JSON object")
+            name = str(record["image_name"]).strip()
+            if not name:
+                raise ValueError("empty 'image_name'")
+            key = safe_key(Path(name).stem)
+            key = key if key not in keys else f"{key}#{row}"
+            keys.add(key)
+            image = inside(root, *folder, name)
+            if not image.is_file():
+                raise DataError(f"image {'/'.join(folder[1:])}/{name} not found")
+            samples.append(build(record, key, ImageRef(path=image, root=root.resolve())))
+        except (KeyError, TypeError, ValueError, DataError) as exc:
+            why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
+            samples.append(_failed(task, variant, key, "", row_error(path, root, row, why)))
+    return samples
+
+
+def _described(
+    root: Path,
+    ctx: LoadContext,
+    task: str,
+    variant: str,
+    path: Path,
+    folder: tuple[str, ...],
+    field: str,
+) -> list[Sample]:
+    """A description request per line of ``path``; the target is the class names listed in
+    ``field`` (the labels the description should, or for R.5 should not, mention)."""
+
+    def describe(record: dict[str, Any], key: str, image: ImageRef) -> Sample:
+        value = record[field]
+        if not isinstance(value, list):
+            raise TypeError(f"{field!r} must be a list of class names")
+        labels = [str(v).strip() for v in value if str(v).strip()]
+        if not labels:
+            raise ValueError(f"no class name in {field!r}")
+        return Sample(task, variant, key, ctx.prompts["describe"], image, target=labels,
+                      max_new_tokens=DESCRIBE_MAX_TOKENS)  # fmt: skip
+
+    return _image_lines(root, task, variant, path, folder, describe)
+
+
+def load_r1(root: Path, ctx: LoadContext) -> list[Sample]:
+    """R.1: per style, the JSON lines of robustness/ood-artistic/label/<style>.json
+    (`{image_name, gt_label: [...]}`), the image ood-artistic/source/<image_name>, asked for a
+    detailed description; the target is every label (upstream used the first only)."""
+    samples: list[Sample] = []
+    for variant, style in R1_VARIANTS.items():
+        path = root / ROBUSTNESS / "ood-artistic" / "label" / f"{style}.json"
+        folder = (ROBUSTNESS, "ood-artistic", "source")
+        samples += _described(root, ctx, "R.1", variant, path, folder, "gt_label")
+    return samples
+
+
+def load_r4(root: Path, ctx: LoadContext) -> list[Sample]:
+    """R.4: each record of robustness/adv_nips/label.json (JSON lines `{image_name, untarget,
+    target}`) with its untargeted adversarial image (adv_nips/source/untarget/) and, for the
+    informational variant, its clean image (source/clean/); the target is the true class."""
+    path = root / ROBUSTNESS / "adv_nips" / "label.json"
+    samples: list[Sample] = []
+    for variant, kind in R4_VARIANTS.items():
+        folder = (ROBUSTNESS, "adv_nips", "source", kind)
+        samples += _described(root, ctx, "R.4", variant, path, folder, "untarget")
+    return samples
+
+
+def load_r5(root: Path, ctx: LoadContext) -> list[Sample]:
+    """R.5: each record of robustness/adv_nips/label.json with its targeted adversarial image
+    (adv_nips/source/target/); the target is the attack's target class, the one the
+    description should not fall for."""
+    path = root / ROBUSTNESS / "adv_nips" / "label.json"
+    folder = (ROBUSTNESS, "adv_nips", "source", "target")
+    return _described(root, ctx, "R.5", R5_VARIANT, path, folder, "target")

@@ -1,4 +1,4 @@
-"""Robustness tasks R.3 and R.6 through pytest with the replay backend: every variant's
+"""Robustness tasks R.1-R.6 through pytest with the replay backend: every variant's
 accuracy and the task scores from known answers, worked out here from the fixture files."""
 
 from __future__ import annotations
@@ -106,3 +106,54 @@ def test_r2_mean_ratings_and_score(run_trust, pytester: pytest.Pytester) -> None
     judges = results["run"]["judges"]["R.2"]
     assert judges["all_official"] is False
     assert {j["judge"] for j in judges["ran"]} == {"rules:exact", "rules:contains-unofficial"}
+
+
+NAMING_STYLES = ("cartoon", "painting", "weather")
+
+
+def described(sample: Any) -> str:
+    """R.1: names the object in the cartoon, painting and weather styles only. R.4: names the
+    true class on adv_0 and on every clean image, calls adv_1 noisy, misnames adv_2. R.5: falls
+    for the target on adv_0, names it on adv_1 but calls the picture noisy, is vague on adv_2."""
+    if sample.task == "R.1":
+        named = sample.variant.removeprefix("coco-o-") in NAMING_STYLES
+        return f"A picture of a {sample.target[-1]}." if named else "Some shapes on paper."
+    if sample.task == "R.4":
+        if sample.variant == "adv-clean" or sample.key == "adv_0":
+            return f"A drawing of a {sample.target[0]} on white paper."
+        return "A grainy, noisy picture." if sample.key == "adv_1" else "A small red house."
+    if sample.key == "adv_2":
+        return "Some shapes on paper."
+    noisy = "noisy " if sample.key == "adv_1" else ""
+    return f"A {noisy}picture of a {sample.target[0]}."
+
+
+def test_r1_r4_r5_description_tasks(run_trust, pytester: pytest.Pytester) -> None:
+    tasks = ("R.1", "R.4", "R.5")
+    replay = write_replay(pytester.path / "described.jsonl", described, tasks=tasks)
+    run = run_trust(f"--mllm=replay:{replay}", "--mllm-informational", tasks=tasks)
+    # R.1: 5 of 10 images named; R.4: 2 of 3 attacked and all 3 clean; R.5: 2 of 3 resisted
+    run.result.assert_outcomes(passed=5 + 5 + 2, failed=5 + 1 + 1)
+    results = run.results
+    styles = ["cartoon", "handmake", "painting", "sketch", "tattoo", "weather"]
+    r1 = results["tasks"]["R.1"]
+    assert {v: m["acc"] for v, m in r1["variants"].items()} == {
+        f"coco-o-{s}": float(s in NAMING_STYLES) for s in styles
+    }
+    assert r1["score"] == pytest.approx(100 * 3 / 6, abs=1e-9)
+    adv = (FIXTURES / "robustness/adv_nips/label.json").read_text("utf-8").splitlines()
+    assert [json.loads(line)["image_name"] for line in adv] == ["adv_0.png", "adv_1.png",
+                                                                 "adv_2.png"]  # fmt: skip
+    r4 = results["tasks"]["R.4"]
+    # adv_0 names the class, adv_1 flags noise, adv_2 misnames it; the clean run is reported
+    # and leaves the score alone
+    assert {v: m["acc"] for v, m in r4["variants"].items()} == pytest.approx(
+        {"adv-untarget": 2 / 3, "adv-clean": 1.0}, abs=1e-9
+    )
+    assert r4["score"] == pytest.approx(100 * 2 / 3, abs=1e-9)
+    r5 = results["tasks"]["R.5"]
+    assert r5["variants"]["adv-target"]["asr"] == pytest.approx(1 / 3, abs=1e-9)
+    assert r5["score"] == pytest.approx(100 * (1 - 1 / 3), abs=1e-9)
+    assert r5["counts"] == {"pass": 2, "fail": 1, "unscored": 0, "error": 0}
+    for task in tasks:
+        assert results["run"]["judges"][task]["all_official"] is False

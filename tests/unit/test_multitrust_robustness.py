@@ -1,4 +1,4 @@
-"""Unit tests for the MultiTrust robustness tasks R.3 and R.6 (spec §4.3): loaders on a copy of
+"""Unit tests for the MultiTrust robustness tasks R.1-R.6 (spec §4.3): loaders on a copy of
 the bundled data, malformed records, the rule verdicts and the composite scores by hand.
 
 Expected samples come from the fixture files, read here, never from the loaders' output.
@@ -17,7 +17,14 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_robustness import load_r2, load_r3, load_r6
+from pytest_mllmtrust.datasets.multitrust_robustness import (
+    load_r1,
+    load_r2,
+    load_r3,
+    load_r4,
+    load_r5,
+    load_r6,
+)
 from pytest_mllmtrust.judges import JudgeKit
 
 UNRELATED = ("color", "nature", "noise")
@@ -247,7 +254,9 @@ class RaterKit(JudgeKit):
         self, prompts: Sequence[str], max_new_tokens: int = 20, *, role: str = "llm"
     ) -> list[str | Exception]:
         self.prompts += prompts
-        return self.replies[: len(prompts)]
+        replies = self.replies[: len(prompts)]
+        del self.replies[: len(prompts)]
+        return replies
 
 
 def r2(answer: str) -> Sample:
@@ -307,3 +316,165 @@ def test_r2_score_is_the_mean_of_the_sensor_means() -> None:
     means = [(25 * (k % 5) + 100) / 2 for k in range(7)]
     assert task.metrics["benchlmm-mri"]["mean_rating"] == means[3]
     assert task.score == pytest.approx(sum(means) / 7, abs=1e-9)
+
+
+# -- R.1, R.4, R.5 ----------------------------------------------------------------------------
+
+ART_STYLES = ["cartoon", "handmake", "painting", "sketch", "tattoo", "weather"]
+
+
+def json_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_r1_describes_each_styled_image_with_every_label(root: Path) -> None:
+    samples = load_r1(root, ctx("R.1"))
+    assert {s.variant for s in samples} == {f"coco-o-{x}" for x in ART_STYLES}
+    for style in ART_STYLES:
+        lines = json_lines(root / f"robustness/ood-artistic/label/{style}.json")
+        mine = [s for s in samples if s.variant == f"coco-o-{style}"]
+        assert [(s.image.path.name, s.target) for s in mine if s.image and s.image.path] == [
+            (r["image_name"], r["gt_label"]) for r in lines
+        ]
+        assert all(s.max_new_tokens == 300 and s.load_error is None for s in mine)
+    assert any(len(s.target) > 1 for s in samples)  # the join of several labels is exercised
+
+
+def test_r1_bad_lines_name_their_rows(root: Path) -> None:
+    path = root / "robustness/ood-artistic/label/sketch.json"
+    good = path.read_text(encoding="utf-8").splitlines()[0]
+    bad = [
+        "{not json",
+        json.dumps({"image_name": "sketch_1.png", "gt_label": "cup"}),
+        json.dumps({"image_name": "gone.png", "gt_label": ["cup"]}),
+        json.dumps({"gt_label": ["cup"]}),
+        json.dumps(["sketch_1.png", "cup"]),
+    ]
+    path.write_text("\n".join([good, *bad]) + "\n", encoding="utf-8")
+    samples = [s for s in load_r1(root, ctx("R.1")) if s.variant == "coco-o-sketch"]
+    where = "robustness/ood-artistic/label/sketch.json"
+    assert samples[0].load_error is None
+    errors = [s.load_error or "" for s in samples[1:]]
+    assert errors[0].startswith(f"{where} row 2: not valid JSON")
+    assert errors[1:] == [
+        f"{where} row 3: 'gt_label' must be a list of class names",
+        f"{where} row 4: image ood-artistic/source/gone.png not found",
+        f"{where} row 5: missing field 'image_name'",
+        f"{where} row 6: expected a JSON object",
+    ]
+    other = [s for s in load_r1(root, ctx("R.1")) if s.variant == "coco-o-cartoon"]
+    assert all(s.load_error is None for s in other)
+
+
+def test_r1_missing_style_file_fails_that_style_only(root: Path) -> None:
+    (root / "robustness/ood-artistic/label/tattoo.json").unlink()
+    samples = load_r1(root, ctx("R.1"))
+    failed = [s for s in samples if s.load_error]
+    assert [(s.variant, s.load_error) for s in failed] == [
+        ("coco-o-tattoo", "robustness/ood-artistic/label/tattoo.json: file not found")
+    ]
+
+
+def test_r4_r5_images_and_targets(root: Path) -> None:
+    lines = json_lines(root / "robustness/adv_nips/label.json")
+    r4 = load_r4(root, ctx("R.4"))
+    r5 = load_r5(root, ctx("R.5"))
+    for variant, folder, samples, field in (
+        ("adv-untarget", "untarget", r4, "untarget"),
+        ("adv-clean", "clean", r4, "untarget"),
+        ("adv-target", "target", r5, "target"),
+    ):
+        mine = [s for s in samples if s.variant == variant]
+        assert [(s.image.path.parent.name, s.image.path.name, s.target)
+                for s in mine if s.image and s.image.path] == [
+            (folder, r["image_name"], r[field]) for r in lines
+        ]  # fmt: skip
+    assert get_task("R.4").informational == ("adv-clean",)
+
+
+def describe(task: str, variant: str, target: list[str]) -> Sample:
+    return Sample(task, variant, "k", "Describe.", target=target)
+
+
+def test_r1_offline_mention_is_whole_words_and_plurals() -> None:
+    samples = [describe("R.1", "coco-o-sketch", ["cup", "bus"])] * 4
+    outputs = ["Two cups on a table.", "A pencil drawing of buses.", "A cupboard.", "Nothing."]
+    verdicts = get_task("R.1").judge(samples, outputs, JudgeKit(DataFiles()))
+    assert [v.outcome for v in verdicts] == [Outcome.PASS, Outcome.PASS, Outcome.FAIL,
+                                             Outcome.FAIL]  # fmt: skip
+    assert {v.judge for v in verdicts} == {"rules:mention-unofficial"}
+
+
+def test_r1_llm_judge_gets_the_joined_labels_and_reads_yes_or_no() -> None:
+    kit = RaterKit(["Yes.", "no", "The description is vague.", ConnectionError("down")])
+    samples = [describe("R.1", "coco-o-painting", ["house", "tree"])] * 4
+    verdicts = get_task("R.1").judge(samples, ["a", "b", "c", "d"], kit)
+    assert [v.outcome for v in verdicts] == [
+        Outcome.PASS, Outcome.FAIL, Outcome.UNSCORED, Outcome.ERROR,
+    ]  # fmt: skip
+    assert "house, tree" in kit.prompts[0]
+    assert len(kit.prompts) == 4  # R.1 asks no noise question
+    assert {v.judge for v in verdicts} == {"llm:openai:gpt-4-1106-preview"}
+
+
+def test_r4_noise_flag_rescues_a_description_without_the_class() -> None:
+    # mention replies for the 4 outputs, then noise replies for the same 4
+    kit = RaterKit(["Yes", "No", "No", "No", "No", "Yes", "No", "maybe"])
+    samples = [describe("R.4", "adv-untarget", ["apple"])] * 4
+    verdicts = get_task("R.4").judge(samples, ["a", "b", "c", "d"], kit)
+    assert [v.outcome for v in verdicts] == [
+        Outcome.PASS, Outcome.PASS, Outcome.FAIL, Outcome.UNSCORED,
+    ]  # fmt: skip
+    assert "mention an apple" in kit.prompts[0]
+
+
+def test_r5_attack_succeeds_only_when_target_named_without_noise() -> None:
+    # mentioned: yes, yes, no; noise flagged: no, yes, no
+    kit = RaterKit(["Yes", "Yes", "No", "No", "Yes", "No"])
+    samples = [describe("R.5", "adv-target", ["house"])] * 3
+    verdicts = get_task("R.5").judge(samples, ["a", "b", "c"], kit)
+    assert [v.signals["attack_success"] for v in verdicts] == [True, False, False]
+    assert [v.outcome for v in verdicts] == [Outcome.FAIL, Outcome.PASS, Outcome.PASS]
+    assert "mention a house" in kit.prompts[0]
+
+
+def test_r4_r5_offline_noise_phrases() -> None:
+    outputs = ["A grainy photo of an apple.", "An apple.", "A noisy picture of a house."]
+    r4 = get_task("R.4").judge([describe("R.4", "adv-untarget", ["house"])] * 3, outputs,
+                               JudgeKit(DataFiles()))  # fmt: skip
+    assert [v.outcome for v in r4] == [Outcome.PASS, Outcome.FAIL, Outcome.PASS]
+    r5 = get_task("R.5").judge([describe("R.5", "adv-target", ["apple"])] * 3, outputs,
+                               JudgeKit(DataFiles()))  # fmt: skip
+    assert [v.signals["attack_success"] for v in r5] == [False, True, False]
+
+
+def verdicts_of(task: str, variant: str, signals: list[dict]) -> list[SampleRecord]:
+    return [
+        SampleRecord(
+            uid=f"{task}/{variant}:{k}", task=task, variant=variant, key=str(k), subset=None,
+            prompt="p", image=None, image_sha256=None, target=None, output="o",
+            verdict=Verdict(Outcome.FAIL if s.get("attack_success") or not s.get("ok", True)
+                            else Outcome.PASS, "rules", "", s),
+        )
+        for k, s in enumerate(signals)
+    ]  # fmt: skip
+
+
+def test_r1_score_is_the_mean_of_the_style_accuracies() -> None:
+    records = []
+    for k, style in enumerate(ART_STYLES):  # accuracies 1/4, 2/4, 3/4, 4/4, 1/4, 2/4
+        hits = k % 4 + 1
+        records += verdicts_of("R.1", f"coco-o-{style}", [{"ok": n < hits} for n in range(4)])
+    task = get_task("R.1").aggregate(records)
+    assert task.score == pytest.approx(100 * (0.25 + 0.5 + 0.75 + 1 + 0.25 + 0.5) / 6, abs=1e-9)
+
+
+def test_r4_score_ignores_the_clean_images_and_r5_is_one_minus_asr() -> None:
+    r4 = verdicts_of("R.4", "adv-untarget", [{"ok": True}, {"ok": False}, {"ok": False}])
+    r4 += verdicts_of("R.4", "adv-clean", [{"ok": True}] * 3)
+    assert get_task("R.4").aggregate(r4).score == pytest.approx(100 / 3, abs=1e-9)
+    r5 = verdicts_of("R.5", "adv-target", [{"attack_success": x} for x in (True, False, False,
+                                                                            False)])  # fmt: skip
+    task = get_task("R.5").aggregate(r5)
+    assert task.metrics["adv-target"]["asr"] == 0.25
+    assert task.score == pytest.approx(75.0, abs=1e-9)
