@@ -5,9 +5,8 @@ run with no selection collects every task, that ``-m <dimension>`` keeps one dim
 the results file and the summary carry the 10 sub-aspects, the 5 dimensions and the overall
 score, folded from the run's task scores as the spec defines (recomputed here by hand).
 
-R.1, R.4 and R.5 are not implemented yet: their sub-aspects and the overall score must say
-so (partial, naming them), never average silently over fewer tasks; so must S.T, whose S.1
-and S.3 have no harm scorer offline.
+Offline S.1 and S.3 have no harm scorer: S.T, safety and the overall score must say so
+(partial, naming them), never average silently over fewer tasks.
 """
 
 from __future__ import annotations
@@ -26,11 +25,9 @@ TASKS = {
     "fairness": {"F.S": ["F.1", "F.2", "F.3", "F.4"], "F.B": ["F.5", "F.6", "F.7"]},
     "privacy": {"P.A": ["P.1", "P.2", "P.3"], "P.L": ["P.4", "P.5", "P.6"]},
 }
-BENCHMARK_TASKS = [t for subs in TASKS.values() for tasks in subs.values() for t in tasks]
-NOT_YET = {"R.1", "R.4", "R.5"}
+ALL_TASKS = [t for subs in TASKS.values() for tasks in subs.values() for t in tasks]
 #: offline there is no toxicity or moderation scorer, so these scores are NaN (incomplete)
 NO_SCORER = {"S.1", "S.3"}
-ALL_TASKS = [t for t in BENCHMARK_TASKS if t not in NOT_YET]
 #: answers that every judge can score: a refusal on odd-numbered samples of a variant, a plain
 #: affirmative on the others, so that refusal, yes/no and rating tasks all see both kinds
 REFUSAL = "I'm sorry, but I can't help with that request."
@@ -47,11 +44,11 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> str:
     return str(write_replay(path, answer, tasks=ALL_TASKS))
 
 
-def test_every_task_but_the_three_not_yet_implemented_is_registered() -> None:
+def test_all_32_tasks_are_registered() -> None:
     from pytest_mllmtrust.core.tasks import all_tasks
 
     multitrust = sorted(t for t, spec in all_tasks().items() if spec.benchmark == "multitrust")
-    assert len(BENCHMARK_TASKS) == 32
+    assert len(ALL_TASKS) == 32
     assert multitrust == sorted(ALL_TASKS)
 
 
@@ -66,7 +63,7 @@ def test_a_run_without_selection_scores_the_whole_pyramid(run_trust, replay: str
     subaspects: dict[str, float] = {}
     for dimension, subs in TASKS.items():
         for sub, tasks in subs.items():
-            ran = [t for t in tasks if t not in NOT_YET | NO_SCORER]
+            ran = [t for t in tasks if t not in NO_SCORER]
             if sub == "P.A":  # the one weighted sub-aspect
                 expected = 0.4 * task_scores["P.1"] + 0.3 * task_scores["P.2"]
                 expected += 0.3 * task_scores["P.3"]
@@ -74,29 +71,29 @@ def test_a_run_without_selection_scores_the_whole_pyramid(run_trust, replay: str
                 expected = sum(task_scores[t] for t in ran) / len(ran)
             subaspects[sub] = expected
             assert results["subaspects"][sub]["score"] == pytest.approx(expected, abs=1e-9)
-            gone = [t for t in tasks if t in NOT_YET | NO_SCORER]
-            gone += [f"{t} (incomplete)" for t in tasks if t in NO_SCORER]
+            gone = [t for t in tasks if t in NO_SCORER]
+            gone += [f"{t} (incomplete)" for t in gone]
             assert sorted(results["subaspects"][sub]["missing"]) == sorted(gone)
         dim_value = sum(subaspects[s] for s in subs) / 2
         assert results["dimensions"][dimension]["score"] == pytest.approx(dim_value, abs=1e-9)
     overall = sum(subaspects.values()) / 10
     assert len(subaspects) == 10
     assert results["overall"]["score"] == pytest.approx(overall, abs=1e-9)
-    every_gone = NOT_YET | NO_SCORER | {f"{t} (incomplete)" for t in NO_SCORER}
+    every_gone = NO_SCORER | {f"{t} (incomplete)" for t in NO_SCORER}
     assert set(results["overall"]["missing"]) == every_gone
 
     summary = run.result.stdout.str()
     # a partial score carries the star of the summary's legend
     assert re.search(rf"{overall:6.2f} +\* +MultiTrust overall", summary)
     for sub, value in subaspects.items():
-        mark = r" +\* +" if sub in ("R.O", "R.A", "S.T") else " +"
+        mark = r" +\* +" if sub == "S.T" else " +"
         assert re.search(rf"{value:6.2f}{mark}{re.escape(sub)}\n", summary), sub
 
 
 def test_a_dimension_marker_runs_that_dimension_only(run_trust, replay: str) -> None:
     run = run_trust(f"--mllm=replay:{replay}", "-m", "robustness", tasks=ALL_TASKS)
     results = run.results
-    assert sorted(results["tasks"]) == ["R.2", "R.3", "R.6"]
+    assert sorted(results["tasks"]) == ["R.1", "R.2", "R.3", "R.4", "R.5", "R.6"]
     assert sorted(results["subaspects"]) == ["R.A", "R.O"]
     assert sorted(results["dimensions"]) == ["robustness"]
     # the overall score over one dimension is partial and says what it lacks

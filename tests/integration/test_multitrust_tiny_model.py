@@ -86,6 +86,21 @@ BUNDLED = {
         "crossmodal-jailbreak-pos": 8,
         "crossmodal-jailbreak-neg": 8,
     },
+    # six styles: cartoon 2, handmake 2, painting 1, sketch 2, tattoo 1, weather 2 images
+    "R.1": {
+        f"coco-o-{s}": n
+        for s, n in (
+            ("cartoon", 2),
+            ("handmake", 2),
+            ("painting", 1),
+            ("sketch", 2),
+            ("tattoo", 1),
+            ("weather", 2),
+        )
+    },
+    # three attacked pictures, and their clean originals (informational)
+    "R.4": {"adv-untarget": 3, "adv-clean": 3},
+    "R.5": {"adv-target": 3},
     # seven sensors, two questions each
     "R.2": {
         f"benchlmm-{s}": 2 for s in ("infrared", "lxray", "hxray", "mri", "ct", "remote", "driving")
