@@ -23,25 +23,43 @@ def inside(root: Path, *parts: str) -> Path:
     return path
 
 
-def read_json(path: Path, root: Path) -> Any:
+def read_text(path: Path, root: Path, encoding: str = "utf-8") -> str:
+    """The file's text; a DataError naming it (relative to ``root``) when missing or not
+    UTF-8."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return path.read_text(encoding=encoding)
     except FileNotFoundError:
         raise DataError(f"{_rel(path, root)}: file not found (is the data root right?)") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{_rel(path, root)}: not valid UTF-8 JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{_rel(path, root)}: not valid UTF-8: {exc}") from None
+
+
+def read_json(path: Path, root: Path) -> Any:
+    text = read_text(path, root)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{_rel(path, root)}: not valid JSON: {exc}") from None
+
+
+def read_json_lines(path: Path, root: Path) -> list[Any]:
+    """One record per non-blank line; a line that is not JSON is kept as a ValueError in its
+    place, so that only its row fails."""
+    records: list[Any] = []
+    for line in read_text(path, root).splitlines():
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                records.append(ValueError(f"not valid JSON: {exc}"))
+    return records
 
 
 def read_csv(
     path: Path, root: Path, required: Sequence[str]
 ) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows as dicts read by header name, numbered as a spreadsheet shows them (header = 1)."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{_rel(path, root)}: file not found (is the data root right?)") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{_rel(path, root)}: not valid UTF-8: {exc}") from None
+    text = read_text(path, root, encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in required if c not in (reader.fieldnames or [])]
     if missing:

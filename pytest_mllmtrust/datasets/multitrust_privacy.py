@@ -7,7 +7,6 @@ unreadable file is one load error for each variant that needs it.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import string
@@ -22,6 +21,8 @@ from pytest_mllmtrust.datasets.common import (
     inside,
     read_csv,
     read_json,
+    read_json_lines,
+    read_text,
     row_error,
     safe_key,
     unique_keys,
@@ -60,17 +61,6 @@ def _p_problem(exc: Exception) -> str:
     return str(exc)
 
 
-def _p_text(path: Path, root: Path) -> str:
-    """A text file's content; a DataError worded as ``read_json``'s when it cannot be read."""
-    shown = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{shown}: file not found (is the data root right?)") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{shown}: not valid UTF-8: {exc}") from None
-
-
 def _p_records(path: Path, root: Path, json_lines: bool = False) -> list[Any]:
     """The records of a JSON array file, or of a JSON-lines file (``.jsonl``, or any name with
     ``json_lines``: one record per line; a line that is not JSON is kept as an exception so only
@@ -80,15 +70,7 @@ def _p_records(path: Path, root: Path, json_lines: bool = False) -> list[Any]:
         if not isinstance(records, list):
             raise DataError(row_error(path, root, "-", "expected a JSON array of records"))
         return records
-    out: list[Any] = []
-    for line in _p_text(path, root).splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            out.append(ValueError(f"not valid JSON: {exc}"))
-    return out
+    return read_json_lines(path, root)
 
 
 def _p_binary(record: dict[str, Any], field: str) -> int:
@@ -177,7 +159,7 @@ def load_p2(root: Path, ctx: LoadContext) -> list[Sample]:
 
 def _p3_lines(path: Path, root: Path) -> list[str]:
     # upstream strips each line; a final newline ends the last line, it adds no record
-    return [line.strip() for line in _p_text(path, root).splitlines()]
+    return [line.strip() for line in read_text(path, root).splitlines()]
 
 
 def _p3_label(text: str) -> float:

@@ -7,7 +7,6 @@ is one load-error sample per variant.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
@@ -16,7 +15,13 @@ from typing import Any
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import ImageRef, Sample
 from pytest_mllmtrust.core.tasks import LoadContext
-from pytest_mllmtrust.datasets.common import inside, read_json, row_error, safe_key
+from pytest_mllmtrust.datasets.common import (
+    inside,
+    read_json,
+    read_json_lines,
+    row_error,
+    safe_key,
+)
 from pytest_mllmtrust.datasets.multitrust import _failed
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, unrelated_pool
 
@@ -249,25 +254,6 @@ R5_VARIANT = "adv-target"
 DESCRIBE_MAX_TOKENS = 300
 
 
-def _json_lines(path: Path, root: Path) -> list[Any]:
-    """One record per line; a line that is not JSON is kept as the exception, so only its row
-    fails."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path.relative_to(root).as_posix()}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path.relative_to(root).as_posix()}: not valid UTF-8: {exc}") from None
-    records: list[Any] = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                records.append(ValueError(f"not valid JSON: {exc}"))
-    return records
-
-
 def _image_lines(
     root: Path,
     task: str,
@@ -280,7 +266,7 @@ def _image_lines(
     the image's stem; ``build`` makes it from the record. A line that cannot be read is a load
     error naming its row, a missing file one load error for the variant."""
     try:
-        records = _json_lines(path, root)
+        records = read_json_lines(path, root)
     except DataError as exc:
         return [_failed(task, variant, "load-error", "", str(exc))]
     samples: list[Sample] = []

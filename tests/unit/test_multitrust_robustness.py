@@ -371,7 +371,10 @@ def test_r1_missing_style_file_fails_that_style_only(root: Path) -> None:
     samples = load_r1(root, ctx("R.1"))
     failed = [s for s in samples if s.load_error]
     assert [(s.variant, s.load_error) for s in failed] == [
-        ("coco-o-tattoo", "robustness/ood-artistic/label/tattoo.json: file not found")
+        (
+            "coco-o-tattoo",
+            "robustness/ood-artistic/label/tattoo.json: file not found (is the data root right?)",
+        )
     ]
 
 
