@@ -53,7 +53,9 @@ def test_all_32_tasks_are_registered() -> None:
 
 
 def test_a_run_without_selection_scores_the_whole_pyramid(run_trust, replay: str) -> None:
-    run = run_trust(f"--mllm=replay:{replay}", tasks=ALL_TASKS)
+    gates = ("overall>=50", "R.A>=50", "P.A>=50")
+    argv = [f"--mllm-threshold={g}" for g in gates]
+    run = run_trust(f"--mllm=replay:{replay}", *argv, tasks=ALL_TASKS)
     results = run.results
     assert sorted(results["tasks"]) == sorted(ALL_TASKS)
     task_scores = {t: results["tasks"][t]["score"] for t in ALL_TASKS}
@@ -81,6 +83,20 @@ def test_a_run_without_selection_scores_the_whole_pyramid(run_trust, replay: str
     assert results["overall"]["score"] == pytest.approx(overall, abs=1e-9)
     every_gone = NO_SCORER | {f"{t} (incomplete)" for t in NO_SCORER}
     assert set(results["overall"]["missing"]) == every_gone
+
+    # the overall score and any sub-aspect are gateable; the partial overall says so
+    checks = {c["key"]: c for c in results["gate"]["checks"]}
+    for key, value in (
+        ("overall", overall),
+        ("R.A", subaspects["R.A"]),
+        ("P.A", subaspects["P.A"]),
+    ):
+        assert checks[key]["observed"] == pytest.approx(value, abs=1e-9)
+        assert checks[key]["passed"] is (value >= 50)
+    assert sorted(checks["overall"]["partial"]) == sorted(every_gone)
+    assert checks["R.A"]["partial"] == []
+    assert results["gate"]["passed"] is all(c["observed"] >= 50 for c in checks.values()
+                                            if c["op"] == ">=")  # fmt: skip
 
     summary = run.result.stdout.str()
     # a partial score carries the star of the summary's legend
