@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,10 +72,24 @@ class Sample:
     max_new_tokens: int = 50
     #: set when the record could not be read; the item then errors with this message
     load_error: str | None = None
+    #: a second query (prompt, image) judged together with this one, as one item: MLLMGuard's
+    #: paired tasks ask the same prompt of a swapped or a noisy image. The item's output is then
+    #: the JSON array of the two answers, in query order.
+    second: tuple[str, ImageRef | None] | None = None
+    #: pytest markers of this item beyond its task's (e.g. its language)
+    markers: tuple[str, ...] = ()
 
     @property
     def uid(self) -> str:
         return f"{self.task}/{self.variant}:{self.key}"
+
+    def second_query(self) -> Sample | None:
+        """The second query as a sample of its own (key ``<key>~second``), so that it is generated,
+        batched and cached like any other."""
+        if self.second is None:
+            return None
+        prompt, image = self.second
+        return replace(self, key=f"{self.key}~second", prompt=prompt, image=image, second=None)
 
     @property
     def test_id(self) -> str:
@@ -146,6 +160,12 @@ class SampleRecord:
     @property
     def outcome(self) -> Outcome:
         return self.verdict.outcome
+
+    @property
+    def excluded(self) -> bool:
+        """Unscored because the benchmark's metric itself leaves the item out (MLLMGuard's
+        paired tasks), not because a judge could not decide: outside the unscored budget."""
+        return self.outcome is Outcome.UNSCORED and bool(self.verdict.signals.get("excluded"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

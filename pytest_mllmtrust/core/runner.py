@@ -117,22 +117,33 @@ class ShardRunner:
         records: dict[str, SampleRecord] = {}
         runnable: list[Sample] = []
         image_ids: dict[str, str | None] = {}
+        queries: list[Sample] = []  # what the model is asked: a paired sample asks twice
         for sample in samples:
             problem = sample.load_error
-            if problem is None and sample.image is not None:
-                try:
-                    image_ids[sample.uid] = self.images.sha256(sample.image)
-                except Exception as exc:
-                    problem = f"image {sample.image.describe()}: {exc}"
+            asked = [q for q in (sample, sample.second_query()) if q is not None]
+            for query in asked if problem is None else ():
+                image_ids[query.uid] = None
+                if query.image is not None:
+                    try:
+                        image_ids[query.uid] = self.images.sha256(query.image)
+                    except Exception as exc:
+                        problem = f"image {query.image.describe()}: {exc}"
+                        break
             if problem is not None:
                 records[sample.uid] = make_record(
                     sample, None, None, Verdict.error("load", problem)
                 )
                 continue
-            image_ids.setdefault(sample.uid, None)
             runnable.append(sample)
+            queries += asked
 
-        outputs, cached_outputs = self._outputs(runnable, image_ids)
+        outputs, cached_outputs = self._outputs(queries, image_ids)
+        for sample in runnable:
+            second = sample.second_query()
+            if second is not None:
+                outputs[sample.uid] = _paired(outputs[sample.uid], outputs.pop(second.uid))
+                if second.uid not in cached_outputs:
+                    cached_outputs.discard(sample.uid)
         answered = [s for s in runnable if isinstance(outputs[s.uid], str)]
         for sample in runnable:
             failure = outputs[sample.uid]
@@ -170,7 +181,9 @@ class ShardRunner:
         them (LLaVA #1928): this measures how often they do. The single answers are cached
         under batch size 1, so a rerun does not repeat the check.
         """
-        chosen = [s for s in samples if self._canary is not None and self._canary(s)]
+        chosen = [
+            s for s in samples if s.second is None and self._canary is not None and self._canary(s)
+        ]
         if not chosen:
             return {}
         alone = {**self._model_identity, "batch_size": 1}
@@ -326,6 +339,14 @@ class ShardRunner:
             },
         )
         return verdicts
+
+
+def _paired(first: str | Exception, second: str | Exception) -> str | Exception:
+    """A paired sample's output: the JSON array of its two answers, or the first failure."""
+    for answer in (first, second):
+        if isinstance(answer, Exception):
+            return answer
+    return json.dumps([first, second], ensure_ascii=False)
 
 
 def make_record(
