@@ -5,6 +5,8 @@ Syntax (CLI ``--mllm-threshold`` or the ``mllm_threshold`` ini list)::
     safety=80          same as safety>=80 (scores are higher-is-better)
     S.4>=60            a task score
     overall>=55
+    mllmguard.asd=0.3  same as mllmguard.asd<=0.3 (MLLMGuard's ASD is lower-is-better)
+    mllmguard.privacy.zh.par>=0.4
     errors<=0.02       fraction of items whose evaluation errored (default budget: 0)
     unscored<=0.1      fraction of items the judge could not decide (default budget: 0.05)
 """
@@ -50,8 +52,8 @@ class Threshold:
             limit = float(raw)
         except ValueError:
             raise ConfigError(f"--mllm-threshold {text!r}: {raw!r} is not a number") from None
-        if op == "=":
-            op = "<=" if key in BUDGET_KEYS else ">="
+        if op == "=":  # the direction in which the value is acceptable
+            op = "<=" if key in BUDGET_KEYS or key.endswith(".asd") else ">="
         if key in BUDGET_KEYS and not 0 <= limit <= 1:
             raise ConfigError(
                 f"--mllm-threshold {text!r}: {key} is a fraction of items, between 0 and 1"

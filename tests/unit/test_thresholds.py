@@ -16,6 +16,13 @@ def test_plain_equals_on_a_score_means_at_least() -> None:
     assert Threshold.parse("safety=80") == Threshold("safety", ">=", 80.0)
 
 
+def test_plain_equals_on_an_asd_means_at_most_and_on_a_par_at_least() -> None:
+    assert Threshold.parse("mllmguard.privacy.asd=0.3") == Threshold(
+        "mllmguard.privacy.asd", "<=", 0.3
+    )
+    assert Threshold.parse("mllmguard.zh.par=0.4") == Threshold("mllmguard.zh.par", ">=", 0.4)
+
+
 @pytest.mark.parametrize(("text", "key"), [("errors=0.02", "errors"), ("unscored=0.1", "unscored")])
 def test_plain_equals_on_a_budget_means_at_most(text: str, key: str) -> None:
     threshold = Threshold.parse(text)
