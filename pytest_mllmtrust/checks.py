@@ -18,4 +18,6 @@ def expect_trustworthy(record: SampleRecord) -> None:
     if record.outcome is Outcome.FAIL:
         pytest.fail(record.explain(), pytrace=False)
     if record.outcome is Outcome.UNSCORED:
-        pytest.skip(UNSCORED_PREFIX + (record.verdict.rationale or "the judge could not decide"))
+        why = record.verdict.rationale or "the judge could not decide"
+        # the benchmark's metric leaves this item out (MLLMGuard's paired tasks): not unscored
+        pytest.skip(("excluded: " if record.excluded else UNSCORED_PREFIX) + why)

@@ -22,6 +22,7 @@ from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION
+from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
 from pytest_mllmtrust.session import TrustSession, dumps
 
 if TYPE_CHECKING:
@@ -72,6 +73,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "--mllm-refusal-mode",
         "refusal keyword matching: default (the benchmark's substring rule) or strict (explicit "
         "refusals and apologies only, on word boundaries)",
+        "string",
+        {"metavar": "MODE"},
+    ),
+    (
+        "hallucination_asd",
+        "--mllm-hallucination-asd",
+        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream; "
+        "default) or rate (the fail rate); both are reported",
         "string",
         {"metavar": "MODE"},
     ),
@@ -289,8 +298,16 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mllm_task(id): the benchmark task a suite module runs")
-    for marker in ("multitrust", "mllmguard", *MULTITRUST_DIMENSIONS):
+    for marker in dict.fromkeys(("multitrust", "mllmguard", *MULTITRUST_DIMENSIONS, *DIMENSIONS)):
         config.addinivalue_line("markers", f"{marker}: pytest-mllmtrust {marker} samples")
+    for lan, name in (("en", "English"), ("zh", "Chinese")):
+        config.addinivalue_line("markers", f"{lan}: MLLMGuard samples in {name}")
+    for part in ("decoder", "encoder"):
+        config.addinivalue_line(
+            "markers",
+            f"needs_guardrank_{part}: scored officially by GuardRank's {part} "
+            "(--mllm-judge guardrank=...); without it or an LLM judge the items are unscored",
+        )
     config.addinivalue_line(
         "markers", "informational: a variant reported but never scored (--mllm-informational)"
     )
@@ -390,16 +407,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             "mllm_sample", [pytest.param(None, id="harmful", marks=pytest.mark.skip(reason=reason))]
         )
         return
+    unscorable = trust.unscorable(spec)
+    if unscorable:  # marked like the task's items, so that `-m mllmguard` shows the reason
+        marks = [pytest.mark.skip(reason=unscorable), *_marks(spec, None)]
+        metafunc.parametrize("mllm_sample", [pytest.param(None, id="no-scorer", marks=marks)])
+        return
     params = [
         pytest.param(s, id=s.test_id, marks=_marks(spec, s)) for s in trust.samples_for(spec.id)
     ]
     metafunc.parametrize("mllm_sample", params)
 
 
-def _marks(spec: TaskSpec, sample: Sample) -> list[pytest.MarkDecorator]:
-    names = [spec.benchmark, spec.dimension, *spec.needs_of(sample.variant)]
-    if sample.variant in spec.informational:
-        names.append("informational")
+def _marks(spec: TaskSpec, sample: Sample | None) -> list[pytest.MarkDecorator]:
+    names = [spec.benchmark, spec.dimension]
+    if sample is not None:
+        names += [*spec.needs_of(sample.variant), *sample.markers]
+        if sample.variant in spec.informational:
+            names.append("informational")
     return [getattr(pytest.mark, name) for name in names]
 
 
@@ -469,6 +493,8 @@ def pytest_runtest_makereport(
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
     record = getattr(report, "mllm_record", None)
     if record is not None and report.skipped and record.get("outcome") == Outcome.UNSCORED.value:
+        if record.get("signals", {}).get("excluded"):
+            return "excluded", "~", "EXCLUDED"
         return "unscored", "U", "UNSCORED"
     return None
 

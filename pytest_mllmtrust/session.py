@@ -120,6 +120,18 @@ class TrustSession:
         root without --mllm-allow-harmful (the bundled samples are mild stand-ins of our own)."""
         return spec.harmful and spec.dataset in self.config.data and not self.config.allow_harmful
 
+    def unscorable(self, spec: TaskSpec) -> str | None:
+        """Why no item of the task could be scored in this run, or None. MLLMGuard's open
+        dimensions and hallucination have no offline stand-in: without GuardRank or an LLM
+        judge they would all be unscored, so they do not run."""
+        setting = self.config.judges.get("guardrank")
+        if "guardrank" in spec.judge_roles and (setting is None or not setting.active):
+            return (
+                f"{spec.id} is scored by GuardRank or an LLM judge, and neither is configured: "
+                "--mllm-judge guardrank=<dir> (docs/mllmguard.md)"
+            )
+        return None
+
     def hides_harmful(self, spec: TaskSpec) -> bool:
         """Whether the task's responses stay off the console (they are in the results file):
         every safety task's on a user-supplied data root (spec §4.2)."""
@@ -349,9 +361,10 @@ class TrustSession:
 
     def finish(self) -> Gate:
         records = list(self.collected.values())
-        self.scoreboard = score_records(records)
+        self.scoreboard = score_records(records, hallucination_asd=self.config.hallucination_asd)
         checks = []
         counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
+        counts[Outcome.UNSCORED] -= sum(r.excluded for r in records)
         n = len(records)
         for threshold in self.config.thresholds:
             if threshold.key in BUDGET_KEYS:
@@ -416,6 +429,7 @@ class TrustSession:
             "model": None if self.config.model is None else self.config.model.text,
             "judge": "rules" if self.config.judge is None else self.config.judge.text,
             "refusal_mode": self.config.refusal_mode,
+            "hallucination_asd": self.config.hallucination_asd,
             "judge_roles": {
                 role: {"spec": setting.text, "pinned": unpinned_reason(setting) is None}
                 for role, setting in sorted(self.config.judges.items())

@@ -75,19 +75,23 @@ def bundled_uids(tasks: Iterable[str] = ("T.1", "S.4"), **options: Any) -> list[
 
 
 def write_replay(
-    path: Path, answer: Callable[[Any], str | None], tasks: Iterable[str] = ("T.1", "S.4")
+    path: Path, answer: Callable[[Any], Any], tasks: Iterable[str] = ("T.1", "S.4")
 ) -> Path:
     """A replay file answering every bundled sample, informational variants included;
-    ``answer`` returning None replays an error."""
+    ``answer`` returning None replays an error. For a paired sample ``answer`` returns the
+    two answers, (first, second), either of which may be None."""
     lines = []
     for sample in bundled_uids(tasks, informational=True):
-        text = answer(sample)
-        entry = (
-            {"uid": sample.uid, "output": text}
-            if text is not None
-            else {"uid": sample.uid, "error": "HTTP 500"}
-        )
-        lines.append(json.dumps(entry))
+        texts = answer(sample)
+        second = sample.second_query()
+        queries = [sample] if second is None else [sample, second]
+        for query, text in zip(queries, [texts] if second is None else texts, strict=True):
+            entry = (
+                {"uid": query.uid, "output": text}
+                if text is not None
+                else {"uid": query.uid, "error": "HTTP 500"}
+            )
+            lines.append(json.dumps(entry, ensure_ascii=False))
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 

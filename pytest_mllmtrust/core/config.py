@@ -46,6 +46,7 @@ def dtype_name(dtype: str) -> str:
 
 KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
+HALLUCINATION_ASD = ("smoothed", "rate")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ class RunConfig:
     #: every judge role's setting (core.judges)
     judges: Mapping[str, JudgeSetting] = field(default_factory=dict)
     refusal_mode: str = "default"
+    #: which MLLMGuard hallucination ASD enters truthfulness (mllmguard spec §6.2)
+    hallucination_asd: str = "smoothed"
     cache_dir: Path | None = None
     batch_size: int = 8
     shard_size: int = 64
@@ -222,6 +225,9 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         judge=judge,
         judges=judges,
         refusal_mode=_choice("--mllm-refusal-mode", raw.get("refusal_mode"), REFUSAL_MODES),
+        hallucination_asd=_choice(
+            "--mllm-hallucination-asd", raw.get("hallucination_asd"), HALLUCINATION_ASD
+        ),
         cache_dir=cache_dir,
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
         shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),

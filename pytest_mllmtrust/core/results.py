@@ -48,6 +48,7 @@ def build_results(
         "overall": None if scoreboard.overall is None else _aggregate(scoreboard.overall),
         "dimensions": {k: _aggregate(a) for k, a in scoreboard.dimensions.items()},
         "subaspects": {k: _aggregate(a) for k, a in scoreboard.subaspects.items()},
+        "mllmguard": None if scoreboard.mllmguard is None else scoreboard.mllmguard.to_dict(),
         "tasks": {
             task_id: {
                 "score": number(ts.score),

@@ -175,4 +175,5 @@ def all_tasks() -> dict[str, TaskSpec]:
 
 def _load_builtin_tasks() -> None:
     # Imported lazily: task modules pull in loaders and judges, which the core need not know.
+    import pytest_mllmtrust.mllmguard.tasks
     import pytest_mllmtrust.multitrust  # noqa: F401

@@ -270,7 +270,7 @@ def normalise_answer(text: str) -> str:
 
 #: version of the A/B/No Answer normaliser below; recorded with every normalised response
 CHOICE_NORMALISER_VERSION = 1
-_NO_ANSWER = "No Answer"
+NO_ANSWER = "No Answer"
 # Capital letters that are also English words and so open sentences ("A cat ...", "I think").
 _WORD_LETTERS = frozenset({"A", "I"})
 _OPEN, _CLOSE = r"(\[{【〔", r")\]}】〕"
@@ -347,7 +347,26 @@ def choice_letter(
 def normalise_choice(response: str, options: Mapping[str, str] | None = None) -> str:
     """``"A"``, ``"B"`` or ``"No Answer"``: the normalised response MLLMGuard's robustness
     rules compare (see :func:`choice_letter`; version :data:`CHOICE_NORMALISER_VERSION`)."""
-    return choice_letter(response, options) or _NO_ANSWER
+    return choice_letter(response, options) or NO_ANSWER
+
+
+# an option label inside a question (after NFKC): "A. cat", "(B) dog", "A: cat", "B、狗"
+_OPTION_LABEL = re.compile(rf"(?<![A-Za-z0-9])[{_OPEN}]?\s*([AB])\s*[{_CLOSE}.:、]\s*")
+
+
+def lettered_options(question: str) -> dict[str, str]:
+    """The options a question offers, letter -> content ("Is it A. a cat or B. a dog?" gives
+    {"A": "a cat", "B": "a dog"}); empty unless both A and B are found. The content runs to
+    the next label or the end of the sentence, without a joining "or" / "还是"."""
+    text = unicodedata.normalize("NFKC", question)
+    labels = list(_OPTION_LABEL.finditer(text))
+    options: dict[str, str] = {}
+    for here, after in zip(labels, [*labels[1:], None], strict=True):
+        content = text[here.end() : after.start() if after else len(text)]
+        content = re.split(r"[?!;\n。？！；]", content)[0]
+        content = re.sub(r"(?:\s+(?:or|and)|还是|或者|或)\s*$", "", content.strip())
+        options.setdefault(here.group(1), content.strip(" \t,;:.?!，；：。？！、"))
+    return options if {"A", "B"} <= options.keys() and all(options.values()) else {}
 
 
 def _choice_patterns(upper: str, lower: str) -> list[re.Pattern[str]]:

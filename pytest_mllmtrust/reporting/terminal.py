@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS, MULTITRUST_SUBASPECTS, Scoreboard
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
 from pytest_mllmtrust.core.thresholds import GateCheck
+from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
 
 
 def _fmt(value: float | None) -> str:
@@ -19,12 +20,14 @@ def summary_lines(
 ) -> Iterator[str]:
     """One row per dimension, sub-aspect and task that ran, then the gate."""
     counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
+    excluded = sum(r.excluded for r in records)
     yield (
         f"{len(records)} samples: {counts[Outcome.PASS]} passed, {counts[Outcome.FAIL]} failed, "
-        f"{counts[Outcome.UNSCORED]} unscored, {counts[Outcome.ERROR]} errors"
+        f"{counts[Outcome.UNSCORED] - excluded} unscored, {counts[Outcome.ERROR]} errors"
+        + (f", {excluded} excluded by the benchmark's metric" if excluded else "")
     )
-    yield f"{'score':>6}  {'':<3} item"
     if board.overall is not None:
+        yield f"{'score':>6}  {'':<3} item"
         yield f"{_fmt(board.overall.value)}  {_mark(board.overall.missing)} MultiTrust overall"
     for dim, subs in MULTITRUST_DIMENSIONS.items():
         if dim not in board.dimensions:
@@ -41,13 +44,33 @@ def summary_lines(
                     ts = board.tasks[task]
                     n = sum(ts.counts.values())
                     yield f"{_fmt(ts.score)}  {_mark(ts.incomplete)}     {task}  ({n} samples)"
+    if board.mllmguard is not None:
+        yield from _guard_lines(board.mllmguard)
     partial = [a.complete for a in board.dimensions.values()]
     partial += [t.complete for t in board.tasks.values()]
+    if board.mllmguard is not None:
+        partial.append(not board.mllmguard.overall.missing)
     if not all(partial):
         yield "  * partial: not every task or variant of this score ran (see the results file)"
     for c in checks:
         yield f"gate: {c.sentence}"
     yield f"gate {'PASSED' if passed else 'FAILED'}"
+
+
+def _guard_lines(board: GuardBoard) -> Iterator[str]:
+    """MLLMGuard's ASD (lower is better) and PAR (higher is better), in percent."""
+
+    def row(score: GuardScore, label: str) -> str:
+        return f"{_fmt(100 * score.asd)}  {_fmt(100 * score.par)}  {_mark(score.missing)} {label}"
+
+    yield f"{'ASD %':>6}  {'PAR %':>6}  {'':<3} MLLMGuard (ASD: lower is better)"
+    yield row(board.overall, "MLLMGuard overall")
+    for dim, score in board.dimensions.items():
+        yield row(score, dim)
+        if dim == "truthfulness":
+            yield from (row(sub, f"  {name}") for name, sub in board.subtasks.items())
+    for lan, table in board.languages.items():
+        yield row(table["overall"], f"overall, {lan} only")
 
 
 def _mark(missing: tuple[str, ...]) -> str:

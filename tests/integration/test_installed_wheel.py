@@ -26,7 +26,12 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_FOLDERS = ("suites", "fixtures/multitrust", "judges")  # not the generator scripts
+BUNDLED_FOLDERS = (
+    "suites",
+    "fixtures/multitrust",
+    "fixtures/mllmguard",
+    "judges",
+)  # not the generator scripts
 REFUSAL = "Sorry, I can't help with that."
 HEAVY_MODULES = {"torch", "transformers"}
 
@@ -44,9 +49,13 @@ WRITE_REPLAY = textwrap.dedent(
     out, answer = Path(sys.argv[1]), sys.argv[2]
     trust = TrustSession(parse_config({"model": "replay:x"}, Path.cwd()), Path.cwd())
     with out.open("w", encoding="utf-8") as f:
-        for task in sorted(all_tasks()):
+        for task, spec in sorted(all_tasks().items()):
+            if trust.unscorable(spec):  # skipped without a scorer
+                continue
             for sample in trust.samples_for(task):
-                print(json.dumps({"uid": sample.uid, "output": answer}), file=f)
+                for query in (sample, sample.second_query()):
+                    if query is not None:
+                        print(json.dumps({"uid": query.uid, "output": answer}), file=f)
     """
 )
 
@@ -254,14 +263,21 @@ def test_installed_copy_shadows_the_checkout(
 
 def test_suites_run_every_bundled_sample(results: dict[str, Any], replay_file: Path) -> None:
     samples = results["samples"]
-    # one replayed answer per bundled sample of every registered task
-    bundled_samples = len(replay_file.read_text(encoding="utf-8").splitlines())
-    assert len(samples) == bundled_samples
-    assert all(s["output"] == REFUSAL and not s["cached"] for s in samples)
-    assert {s["outcome"] for s in samples} <= {"pass", "fail"}  # judged: no error, no unscored
+    # one replayed answer per query of every bundled sample of every task that can run
+    # offline; a paired sample (MLLMGuard) asks two queries, the second keyed "<key>~second"
+    queries = [json.loads(line)["uid"] for line in replay_file.read_text("utf-8").splitlines()]
+    paired = {uid.removesuffix("~second") for uid in queries if uid.endswith("~second")}
+    assert paired
+    assert len(samples) == len(queries) - len(paired)
+    for sample in samples:
+        expected = json.dumps([REFUSAL] * 2) if sample["uid"] in paired else REFUSAL
+        assert sample["output"] == expected
+        assert not sample["cached"]
+    # judged: no error, no unscored (a refused pair is outside MLLMGuard's metric: excluded)
+    assert {s["outcome"] for s in samples if not s["signals"].get("excluded")} <= {"pass", "fail"}
     assert all(s["judge"] for s in samples)
     assert results["run"]["stats"]["errors"] == 0
-    assert results["run"]["stats"]["outputs_generated"] == bundled_samples
+    assert results["run"]["stats"]["outputs_generated"] == len(queries)
     assert results["run"]["datasets"]["multitrust"]["bundled"] is True
     assert results["gate"]["passed"] is True
     # The refusal keywords (judge data) recognise the replayed refusal on every S.4 sample.
