@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from pytest_mllmtrust.core.model import SampleRecord
+from pytest_mllmtrust.core.stats import Interval, bootstrap, pass_rate_intervals
 from pytest_mllmtrust.core.tasks import TaskScore, get_task
 from pytest_mllmtrust.mllmguard.scores import GuardBoard, score_mllmguard
 
@@ -92,6 +93,22 @@ class Scoreboard:
     overall: Aggregate | None
     #: MLLMGuard's ASD and PAR, when any of its tasks ran
     mllmguard: GuardBoard | None = None
+    #: 95% confidence interval of each score, by the key a threshold would use (core.stats)
+    intervals: Mapping[str, Interval] = field(default_factory=dict)
+
+    def values(self) -> dict[str, float]:
+        """Every score of the board by the key a threshold would use."""
+        out = {t: s.score for t, s in self.tasks.items()}
+        out.update({k: a.value for k, a in self.subaspects.items()})
+        out.update({k: a.value for k, a in self.dimensions.items()})
+        if self.overall is not None:
+            out["overall"] = self.overall.value
+        if self.mllmguard is not None:
+            out.update(self.mllmguard.values())
+        return out
+
+    def interval(self, key: str) -> Interval | None:
+        return self.intervals.get(key.removeprefix("multitrust."))
 
     def value(self, key: str) -> float | None:
         """Look up any score by the key a threshold would use."""
@@ -147,13 +164,27 @@ def score_multitrust(task_scores: Mapping[str, TaskScore]) -> Scoreboard:
 
 
 def score_records(
-    records: Iterable[SampleRecord], hallucination_asd: str = "smoothed"
+    records: Iterable[SampleRecord],
+    hallucination_asd: str = "smoothed",
+    *,
+    resamples: int = 0,
+    seed: int = 0,
 ) -> Scoreboard:
-    """The whole aggregation step: group records by task, score each task, fold upwards."""
+    """The whole aggregation step: group records by task, score each task, fold upwards; with
+    ``resamples``, the bootstrap intervals of every score (core.stats)."""
     by_task: dict[str, list[SampleRecord]] = {}
     for record in records:
         by_task.setdefault(record.task, []).append(record)
     task_scores = {t: get_task(t).aggregate(rs) for t, rs in sorted(by_task.items())}
     board = score_multitrust(task_scores)
-    guard = score_mllmguard((r for rs in by_task.values() for r in rs), hallucination_asd)
-    return replace(board, mllmguard=guard)
+    every = [r for rs in by_task.values() for r in rs]
+    board = replace(board, mllmguard=score_mllmguard(every, hallucination_asd))
+    if not resamples:
+        return board
+
+    def values(sample: Sequence[SampleRecord]) -> dict[str, float]:
+        return score_records(sample, hallucination_asd).values()
+
+    intervals = bootstrap(every, values, resamples, seed)
+    intervals.update(pass_rate_intervals(every, {t: s.score for t, s in board.tasks.items()}))
+    return replace(board, intervals=intervals)

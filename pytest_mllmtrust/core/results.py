@@ -62,6 +62,11 @@ def build_results(
             }
             for task_id, ts in scoreboard.tasks.items()
         },
+        # 95% confidence intervals of every score, by the key a threshold would use
+        "intervals": {
+            key: [number(low), number(high)]
+            for key, (low, high) in sorted(scoreboard.intervals.items())
+        },
         "gate": {
             "passed": all(c.passed for c in gate),
             "checks": [

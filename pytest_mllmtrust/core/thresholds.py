@@ -75,19 +75,36 @@ class GateCheck:
     partial: tuple[str, ...] = ()
 
 
-def check(threshold: Threshold, observed: float | None, partial: Iterable[str] = ()) -> GateCheck:
+def pessimistic(
+    threshold: Threshold, interval: tuple[float, float] | None
+) -> tuple[float | None, str]:
+    """The end of a score's confidence interval that a threshold must hold at, with its name:
+    the lower bound for an at-least threshold, the upper bound for an at-most one."""
+    if interval is None:
+        return None, "lower bound"
+    if threshold.op in ("<=", "<"):
+        return interval[1], "upper bound"
+    return interval[0], "lower bound"
+
+
+def check(
+    threshold: Threshold, observed: float | None, partial: Iterable[str] = (), bound: str = ""
+) -> GateCheck:
+    """``bound`` names what ``observed`` is when it is not the score itself ("lower bound")."""
     partial = tuple(partial)
     t = threshold
+    name = f"{t.key} {bound}" if bound else t.key
     if observed is None or math.isnan(observed):
-        sentence = f"{t}: no value for {t.key!r} in this run (not run, or not scorable)"
+        what = f"no {bound} for" if bound else "no value for"
+        sentence = f"{t}: {what} {t.key!r} in this run (not run, or not scorable)"
         return GateCheck(t, observed, False, sentence, partial)
     passed = _OPS[t.op](observed, t.limit)
     fmt = "{:.4g}" if t.key in BUDGET_KEYS else "{:.2f}"
     shown = fmt.format(observed)
     if passed:
-        sentence = f"{t}: met ({t.key} = {shown})"
+        sentence = f"{t}: met ({name} = {shown})"
     else:
-        sentence = f"{t}: MISSED, {t.key} = {shown}, off by {fmt.format(abs(observed - t.limit))}"
+        sentence = f"{t}: MISSED, {name} = {shown}, off by {fmt.format(abs(observed - t.limit))}"
     if partial:
         sentence += f" [partial: missing {', '.join(partial)}]"
     return GateCheck(t, observed, passed, sentence, partial)

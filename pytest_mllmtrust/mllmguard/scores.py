@@ -124,6 +124,18 @@ class GuardBoard:
             return None
         return float(getattr(score, metric))
 
+    def values(self) -> dict[str, float]:
+        """Every ASD and PAR by its gate key (``mllmguard.privacy.zh.asd``, ...)."""
+        scores: dict[str, GuardScore] = {"": self.overall, **self.dimensions, **self.subtasks}
+        for lan, table in self.languages.items():
+            scores[lan] = table["overall"]
+            scores.update({f"{k}.{lan}": s for k, s in table.items() if k != "overall"})
+        return {
+            ".".join(p for p in (BENCHMARK, name, metric) if p): getattr(score, metric)
+            for name, score in scores.items()
+            for metric in ("asd", "par")
+        }
+
     def completeness(self, key: str) -> tuple[str, ...]:
         score, _ = self._lookup(key)
         return () if score is None else score.missing

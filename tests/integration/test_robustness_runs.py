@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import FIXTURES, write_replay
+from pytest_mllmtrust import EXIT_GATE_FAILED
 
 UNRELATED = ("color", "nature", "noise")
 OOD = json.loads((FIXTURES / "robustness/ood-text/label.json").read_text(encoding="utf-8"))
@@ -157,3 +158,19 @@ def test_r1_r4_r5_description_tasks(run_trust, pytester: pytest.Pytester) -> Non
     assert r5["counts"] == {"pass": 2, "fail": 1, "unscored": 0, "error": 0}
     for task in tasks:
         assert results["run"]["judges"][task]["all_official"] is False
+
+
+def test_lower_bound_gate_holds_the_pass_rate_at_its_wilson_bound(
+    run_trust, pytester: pytest.Pytester
+) -> None:
+    """R.4 at 2 of 3 (66.67): over 50 as a point, but its 95% Wilson interval for 2/3 is
+    (20.77, 93.85) as tabulated, so a lower-bound gate misses it."""
+    replay = write_replay(pytester.path / "r4.jsonl", described, tasks=("R.4",))
+    point = run_trust(f"--mllm=replay:{replay}", "--mllm-threshold=R.4>=50", tasks=("R.4",))
+    assert point.result.ret == 0
+    assert point.results["intervals"]["R.4"] == pytest.approx([20.77, 93.85], abs=1e-2)
+    args = (f"--mllm=replay:{replay}", "--mllm-threshold=R.4>=50", "--mllm-gate=lower-bound")
+    bound = run_trust(*args, tasks=("R.4",), json_name="bound.json")
+    assert bound.result.ret == EXIT_GATE_FAILED
+    bound.result.stdout.fnmatch_lines(["*gate: R.4>=50: MISSED, R.4 lower bound = 20.77*"])
+    assert bound.results["run"]["gate_mode"] == "lower-bound"

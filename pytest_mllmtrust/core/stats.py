@@ -1,0 +1,86 @@
+"""Confidence intervals for every score a run reports (pure: no pytest, no numpy).
+
+A task score that is its pass rate over all scored samples gets the Wilson score interval;
+every other score (composite task scores, sub-aspects, dimensions, the overall scores,
+MLLMGuard's ASD and PAR) a percentile bootstrap over samples: the records are resampled with
+replacement within each (task, variant), the whole aggregation is recomputed, and the 2.5th and
+97.5th percentiles of each score are kept. The resampling is drawn from the run's seed, so a
+rerun reports the same intervals.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from pytest_mllmtrust.core.model import Outcome, SampleRecord
+
+#: the normal quantile of a two-sided 95% interval
+Z95 = 1.959963984540054
+Interval = tuple[float, float]
+
+
+def wilson(passed: int, n: int, z: float = Z95) -> Interval:
+    """The Wilson score interval of a proportion ``passed / n`` (NaN bounds when n = 0)."""
+    if n <= 0:
+        return (math.nan, math.nan)
+    p = passed / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` by linear interpolation between order
+    statistics (numpy's default); NaN for no values."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    position = q * (len(ordered) - 1)
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def bootstrap(
+    records: Sequence[SampleRecord],
+    values: Callable[[Sequence[SampleRecord]], Mapping[str, float]],
+    resamples: int,
+    seed: int,
+) -> dict[str, Interval]:
+    """Percentile intervals of every value ``values`` computes, over ``resamples`` resamplings
+    of ``records`` within their (task, variant) groups. A value that is NaN in a resample is left
+    out of that resample; a value with no defined resample has no interval."""
+    groups: dict[tuple[str, str], list[SampleRecord]] = {}
+    for record in records:
+        groups.setdefault((record.task, record.variant), []).append(record)
+    rng = random.Random(f"bootstrap:{seed}")
+    drawn: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        sample = [r for group in groups.values() for r in rng.choices(group, k=len(group))]
+        for key, value in values(sample).items():
+            if not math.isnan(value):
+                drawn.setdefault(key, []).append(value)
+    return {k: (percentile(v, 0.025), percentile(v, 0.975)) for k, v in drawn.items()}
+
+
+def pass_rate_intervals(
+    records: Iterable[SampleRecord], scores: Mapping[str, float]
+) -> dict[str, Interval]:
+    """Wilson intervals (x 100) for the task scores that equal 100 x the task's pass rate over
+    its scored samples."""
+    counts: dict[str, list[int]] = {}
+    for record in records:
+        if record.outcome in (Outcome.PASS, Outcome.FAIL):
+            tally = counts.setdefault(record.task, [0, 0])
+            tally[0] += record.outcome is Outcome.PASS
+            tally[1] += 1
+    intervals = {}
+    for task, (passed, n) in counts.items():
+        score = scores.get(task, math.nan)
+        if not math.isnan(score) and math.isclose(score, 100 * passed / n, abs_tol=1e-9):
+            low, high = wilson(passed, n)
+            intervals[task] = (100 * low, 100 * high)
+    return intervals
