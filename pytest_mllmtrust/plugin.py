@@ -106,6 +106,37 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "N"},
     ),
     (
+        "gate",
+        "--mllm-gate",
+        "what thresholds compare: point (the score, default) or lower-bound (the pessimistic "
+        "end of its 95%% confidence interval: the lower bound, the upper for an ASD)",
+        "string",
+        {"metavar": "MODE"},
+    ),
+    (
+        "baseline",
+        "--mllm-baseline",
+        "an earlier results file: fail the gate where a task or dimension score dropped beyond "
+        "--mllm-max-regression and the paired test over the shared samples says it is not noise",
+        "string",
+        {"metavar": "RESULTS"},
+    ),
+    (
+        "max_regression",
+        "--mllm-max-regression",
+        "points a score may drop below the baseline before it can count as a regression "
+        "(default 1)",
+        "string",
+        {"metavar": "POINTS"},
+    ),
+    (
+        "ci_resamples",
+        "--mllm-ci-resamples",
+        "bootstrap resamples behind the confidence intervals (default 200; 0: none)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
         "limit",
         "--mllm-limit",
         "at most N samples per task: a seeded, stratified subsample",
@@ -123,6 +154,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "json",
         "--mllm-json",
         "write the versioned results document here",
+        "string",
+        {"metavar": "PATH"},
+    ),
+    (
+        "html",
+        "--mllm-html",
+        "write the standalone trust report here (one self-contained HTML file; needs the "
+        "'report' extra)",
         "string",
         {"metavar": "PATH"},
     ),
@@ -344,6 +383,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_config.judge_eval is not None:
         config.pluginmanager.register(JudgeEvalHooks(trust), "mllmtrust-judge-eval")
         return
+    if run_config.active and config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlHooks(trust), "mllmtrust-html")
     if run_config.active and not _is_worker(config):
         for reason in unpinned_judges(run_config.judges):
             config.issue_config_time_warning(UnpinnedJudgeWarning(reason), stacklevel=2)
@@ -458,16 +499,22 @@ def mllm_record(
     """
     record = mllm_session.record_for(mllm_sample)
     request.node.stash[RECORD_KEY] = record
+    from pytest_mllmtrust.core.tasks import get_task
+    from pytest_mllmtrust.reporting.html import item_score
+
+    # JUnit XML (--junitxml) carries these as each test case's properties
     request.node.user_properties.extend(
         [
             ("mllm_task", record.task),
+            ("mllm_dimension", get_task(record.task).dimension),
             ("mllm_variant", record.variant),
             ("mllm_outcome", record.outcome.value),
+            ("mllm_judge", record.verdict.judge),
+            ("mllm_score", item_score(record.to_dict())),
         ]
     )
     if mllm_session.load_failure and not request.session.shouldstop:
         request.session.shouldstop = f"mllmtrust: {mllm_session.load_failure}"
-    from pytest_mllmtrust.core.tasks import get_task
 
     if mllm_session.hides_harmful(get_task(record.task)) and record.output is not None:
         # Responses to harmful-by-design data never reach the console (spec §4.2): the item
@@ -538,13 +585,19 @@ class ControllerHooks:
         if not trust.collected:
             return
         gate = trust.finish()
-        if trust.config.json_path is not None:
+        if trust.config.json_path is not None or trust.config.html_path is not None:
             results = trust.results()
             session.config.hook.pytest_mllmtrust_update_results(
                 config=session.config, results=results
             )
-            trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
-            trust.config.json_path.write_text(dumps(results) + "\n", encoding="utf-8")
+            if trust.config.json_path is not None:
+                trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
+                trust.config.json_path.write_text(dumps(results) + "\n", encoding="utf-8")
+            if trust.config.html_path is not None:
+                from pytest_mllmtrust.reporting import html
+
+                trust.config.html_path.parent.mkdir(parents=True, exist_ok=True)
+                html.write(results, trust.config.html_path, trust.data_root_of)
         # The gate decides, not single samples (a benchmark always has failing samples):
         # failing trust items alone do not fail the run unless --mllm-strict; other tests do.
         only_trust_failed = session.testsfailed == self.failed_items
@@ -579,6 +632,77 @@ class ControllerHooks:
             )
         if trust.config.json_path is not None:
             terminalreporter.write_line(f"results: {trust.config.json_path}")
+        if trust.config.html_path is not None:
+            terminalreporter.write_line(f"trust report: {trust.config.html_path}")
+
+
+class HtmlHooks:
+    """pytest-html (``--html``), registered only when it is installed: the trust summary above
+    its table, task, dimension, verdict and score columns, and each item's prompt, image,
+    output and rationale as its extra. Rows and extras are made where the item ran (an xdist
+    worker's reports carry them); the summary on the controller."""
+
+    def __init__(self, trust: TrustSession) -> None:
+        self.trust = trust
+        self.thumbs: dict[str, str | None] = {}
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str]) -> None:
+        from pytest_mllmtrust.reporting.html import summary_fragment
+        from pytest_mllmtrust.reporting.terminal import summary_lines
+
+        trust = self.trust
+        if trust.gate is None or trust.scoreboard is None:
+            return
+        records = list(trust.collected.values())
+        lines = list(summary_lines(trust.scoreboard, records, trust.gate.checks, trust.gate.passed))
+        prefix.append(summary_fragment(lines, trust.gate.passed))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[1:1] = ["<th>Task</th>", "<th>Dimension</th>", "<th>Verdict</th>", "<th>Score</th>"]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        from html import escape
+
+        from pytest_mllmtrust.core.tasks import get_task
+        from pytest_mllmtrust.reporting.html import item_score
+
+        record = getattr(report, "mllm_record", None)
+        task = dimension = verdict = score = ""
+        if record is not None:
+            task, verdict, score = record["task"], record["outcome"], item_score(record)
+            dimension = get_task(task).dimension
+        cells[1:1] = [
+            f"<td>{escape(str(value))}</td>" for value in (task, dimension, verdict, score)
+        ]
+
+    def extra(self, record: SampleRecord) -> Any:
+        """The pytest-html extra of one item."""
+        from pytest_html import extras
+
+        from pytest_mllmtrust.reporting.html import item_fragment, thumbnail
+
+        sha = record.image_sha256
+        if sha and sha not in self.thumbs:
+            root = self.trust.data_root_of(record.task)
+            path = None if root is None or not record.image else root / record.image
+            try:
+                self.thumbs[sha] = thumbnail(path.read_bytes()) if path and path.is_file() else None
+            except Exception:  # no thumbnail for a picture that cannot be read
+                self.thumbs[sha] = None
+        return extras.html(item_fragment(record.to_dict(), self.thumbs.get(sha or "")))
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        record = item.stash.get(RECORD_KEY, None)
+        if record is not None and (call.when == "call" or (call.when == "setup" and report.failed)):
+            report.extras = [*getattr(report, "extras", []), self.extra(record)]  # type: ignore[attr-defined]
+        return report
 
 
 class JudgeEvalHooks:

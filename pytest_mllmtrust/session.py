@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mllmtrust import __version__
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import Scoreboard, score_records
+from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.cache import Cache, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import DataError
@@ -35,7 +36,13 @@ from pytest_mllmtrust.core.runner import (
     render_identity,
 )
 from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
-from pytest_mllmtrust.core.thresholds import BUDGET_KEYS, GateCheck, check
+from pytest_mllmtrust.core.thresholds import (
+    BUDGET_KEYS,
+    GateCheck,
+    Threshold,
+    check,
+    pessimistic,
+)
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import subsample
 
@@ -109,11 +116,19 @@ class TrustSession:
         #: the model backend's settings as a worker reported them (xdist)
         self.worker_backend: dict[str, Any] | None = None
         self.scoreboard: Scoreboard | None = None
+        self.comparisons: list[Comparison] = []
         self.gate: Gate | None = None
 
     # -- collection ------------------------------------------------------------------------
     def data_root(self, spec: TaskSpec) -> Path:
         return self.config.data.get(spec.dataset) or bundled_path("fixtures") / spec.dataset
+
+    def data_root_of(self, task_id: str) -> Path | None:
+        """The data root of a task's samples (the report reads thumbnails from it)."""
+        try:
+            return self.data_root(get_task(task_id))
+        except KeyError:
+            return None
 
     def harmful_gated(self, spec: TaskSpec) -> bool:
         """Whether the task's harmful-by-design data must not run: only on a user-supplied data
@@ -361,7 +376,12 @@ class TrustSession:
 
     def finish(self) -> Gate:
         records = list(self.collected.values())
-        self.scoreboard = score_records(records, hallucination_asd=self.config.hallucination_asd)
+        self.scoreboard = board = score_records(
+            records,
+            hallucination_asd=self.config.hallucination_asd,
+            resamples=self.config.ci_resamples,
+            seed=self.config.seed,
+        )
         checks = []
         counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
         counts[Outcome.UNSCORED] -= sum(r.excluded for r in records)
@@ -372,10 +392,41 @@ class TrustSession:
                 observed: float | None = counts[outcome] / n if n else 0.0
                 checks.append(check(threshold, observed))
             else:
-                value = self.scoreboard.value(threshold.key)
-                checks.append(check(threshold, value, self.scoreboard.completeness(threshold.key)))
+                value, bound = board.value(threshold.key), ""
+                if self.config.gate == "lower-bound":
+                    value, bound = pessimistic(threshold, board.interval(threshold.key))
+                checks.append(check(threshold, value, board.completeness(threshold.key), bound))
+        if self.config.baseline is not None:
+            checks.append(self._baseline_check(records, board))
         self.gate = Gate(checks)
         return self.gate
+
+    def _baseline_check(self, records: list[SampleRecord], board: Scoreboard) -> GateCheck:
+        """One gate check: no task or MultiTrust dimension regressed against the baseline."""
+        assert self.config.baseline is not None
+        path, tolerance = self.config.baseline, self.config.max_regression
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"--mllm-baseline {path}: not a readable results file: {exc}") from None
+        groups: dict[str, tuple[str, ...]] = {t: (t,) for t in board.tasks}
+        for dimension in board.dimensions:
+            groups[dimension] = tuple(
+                t for t in board.tasks
+                if get_task(t).benchmark == "multitrust" and get_task(t).dimension == dimension
+            )  # fmt: skip
+        self.comparisons = compare(old, records, board.values(), groups, tolerance)
+        regressed = [c for c in self.comparisons if c.regressed]
+        threshold = Threshold("baseline", ">=", -tolerance)
+        if not regressed:
+            sentence = (
+                f"baseline: met ({len(self.comparisons)} scores compared with {path.name}, "
+                f"none dropped more than {tolerance:g} points beyond noise)"
+            )
+        else:
+            sentence = "baseline: MISSED, " + "; ".join(c.sentence(tolerance) for c in regressed)
+        worst = min((c.delta for c in regressed if c.delta is not None), default=None)
+        return GateCheck(threshold, worst, not regressed, sentence)
 
     def results(self) -> dict[str, Any]:
         assert self.scoreboard is not None
@@ -388,6 +439,12 @@ class TrustSession:
         )
         if self.config.canary:
             results["canary"] = self.canary_summary()
+        if self.config.baseline is not None:
+            results["baseline"] = {
+                "file": str(self.config.baseline),
+                "max_regression": self.config.max_regression,
+                "comparisons": [c.to_dict() for c in self.comparisons],
+            }
         return results
 
     def canary_summary(self) -> dict[str, dict[str, Any]]:
@@ -430,6 +487,8 @@ class TrustSession:
             "judge": "rules" if self.config.judge is None else self.config.judge.text,
             "refusal_mode": self.config.refusal_mode,
             "hallucination_asd": self.config.hallucination_asd,
+            "gate_mode": self.config.gate,
+            "ci_resamples": self.config.ci_resamples,
             "judge_roles": {
                 role: {"spec": setting.text, "pinned": unpinned_reason(setting) is None}
                 for role, setting in sorted(self.config.judges.items())

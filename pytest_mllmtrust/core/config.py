@@ -47,6 +47,7 @@ def dtype_name(dtype: str) -> str:
 KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
 HALLUCINATION_ASD = ("smoothed", "rate")
+GATE_MODES = ("point", "lower-bound")
 
 
 @dataclass(frozen=True)
@@ -89,9 +90,17 @@ class RunConfig:
     cache_dir: Path | None = None
     batch_size: int = 8
     shard_size: int = 64
+    #: what thresholds compare: the score ("point") or its pessimistic CI bound
+    gate: str = "point"
+    #: bootstrap resamples behind the confidence intervals (0: none)
+    ci_resamples: int = 200
+    #: an earlier results file to gate regressions against, and the tolerated drop in points
+    baseline: Path | None = None
+    max_regression: float = 1.0
     limit: int | None = None
     seed: int = 0
     json_path: Path | None = None
+    html_path: Path | None = None
     thresholds: tuple[Threshold, ...] = ()
     strict: bool = False
     templates_dir: Path | None = None
@@ -231,9 +240,14 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         cache_dir=cache_dir,
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
         shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),
+        gate=_choice("--mllm-gate", raw.get("gate"), GATE_MODES),
+        ci_resamples=_positive_int(
+            "--mllm-ci-resamples", _given(raw, "ci_resamples", 200), allow_zero=True
+        ),
         limit=limit,
         seed=_positive_int("--mllm-seed", _given(raw, "seed", 0), allow_zero=True),
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
+        html_path=(rootdir / html_raw).resolve() if (html_raw := raw.get("html")) else None,
         thresholds=parse_all(raw.get("threshold") or ()),
         strict=bool(raw.get("strict")),
         templates_dir=templates_dir,
@@ -254,6 +268,8 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
         canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
         judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
+        baseline=_existing_file("--mllm-baseline", raw.get("baseline"), rootdir),
+        max_regression=_positive_float("--mllm-max-regression", _given(raw, "max_regression", 1.0)),
         allow_harmful=bool(raw.get("allow_harmful")),
         informational=bool(raw.get("informational")),
     )

@@ -1,0 +1,235 @@
+"""The standalone trust report: one self-contained HTML file built from a results document.
+
+It is rebuilt from the results file alone (``python -m pytest_mllmtrust report RESULTS.json``),
+so a report never needs a rerun. Images appear as small thumbnails stored once per content hash
+(as CSS classes the rows name), never once per row: a report of thousands of samples stays
+small. Every prompt, output, rationale and path is escaped by the template engine; the only
+script is the report's own table filter.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+import re
+from collections.abc import Callable, Mapping
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.reporting import charts
+
+#: longest prompt or output shown in a table cell (the results file has the full text)
+CELL_CHARS = 600
+THUMB_PIXELS = 96
+_SHA = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _clip(value: Any, limit: int = CELL_CHARS) -> str:
+    text = "" if value is None else str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _interval(results: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    found = results.get("intervals", {}).get(key)
+    return None if found is None else (_number(found[0]), _number(found[1]))
+
+
+def thumbnail(data: bytes, pixels: int = THUMB_PIXELS) -> str:
+    """A small JPEG of an image, as a data URL."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        image.thumbnail((pixels, pixels))
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def collect_thumbnails(
+    results: Mapping[str, Any], root_of: Callable[[str], Path | None]
+) -> dict[str, str]:
+    """One thumbnail per distinct image of the run (by SHA-256), read from the data root of its
+    sample's task (``root_of(task)``); an image that is gone, changed or unreadable has none."""
+    thumbs: dict[str, str] = {}
+    for sample in results.get("samples", []):
+        sha, relative = sample.get("image_sha256"), sample.get("image")
+        if not sha or sha in thumbs or not relative or relative.startswith("rendered:"):
+            continue
+        root = root_of(sample["task"])
+        if root is None:
+            continue
+        path = (root / relative).resolve()
+        if not path.is_relative_to(root.resolve()) or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != sha:
+            continue
+        try:
+            thumbs[sha] = thumbnail(data)
+        except Exception:  # a picture Pillow cannot read gets no thumbnail, nothing else
+            continue
+    return thumbs
+
+
+def _multitrust_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    if results.get("overall"):
+        rows.append(("MultiTrust overall", "overall", results["overall"], 0))
+    dimensions, subaspects = results.get("dimensions", {}), results.get("subaspects", {})
+    for dimension, parts in MULTITRUST_DIMENSIONS.items():
+        if dimension in dimensions:
+            rows.append((dimension, dimension, dimensions[dimension], 1))
+        rows += [(s, s, subaspects[s], 2) for s in parts if s in subaspects]
+    return [
+        {"label": label, "depth": depth, "score": _number(agg.get("score")),
+         "interval": _interval(results, key), "missing": agg.get("missing", [])}
+        for label, key, agg, depth in rows
+    ]  # fmt: skip
+
+
+def _task_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "task": task,
+            "score": _number(info.get("score")),
+            "interval": _interval(results, task),
+            "counts": info.get("counts", {}),
+            "incomplete": info.get("incomplete", []),
+            "variants": info.get("variants", {}),
+        }
+        for task, info in results.get("tasks", {}).items()
+    ]
+
+
+def _guard_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
+    board = results.get("mllmguard")
+    if not board:
+        return []
+    rows = [("MLLMGuard overall", "", board["overall"], 0)]
+    for dimension, score in board["dimensions"].items():
+        rows.append((dimension, dimension, score, 1))
+        if dimension == "truthfulness":
+            rows += [(k, k, s, 2) for k, s in board["truthfulness_subtasks"].items()]
+    languages = board["languages"].items()
+    rows += [(f"overall, {lan} only", lan, table["overall"], 1) for lan, table in languages]
+    out = []
+    for label, key, score, depth in rows:
+        prefix = "mllmguard." + (f"{key}." if key else "")
+        out.append({
+            "label": label, "depth": depth,
+            "asd": _number(score["asd"]), "par": _number(score["par"]),
+            "n": score["n"], "missing": score["missing"],
+            "asd_interval": _interval(results, prefix + "asd"),
+            "par_interval": _interval(results, prefix + "par"),
+        })  # fmt: skip
+    return out
+
+
+def _charts(results: Mapping[str, Any]) -> list[str]:
+    limits = {c["key"]: float(c["limit"]) for c in results.get("gate", {}).get("checks", [])
+              if c["op"] in (">=", ">")}  # fmt: skip
+    drawn = []
+    dims = [d for d in MULTITRUST_DIMENSIONS if d in results.get("dimensions", {})]
+    if dims:
+        bars = [(d, _number(results["dimensions"][d]["score"]), _interval(results, d))
+                for d in dims]  # fmt: skip
+        drawn.append(charts.score_bars(bars, limits, "MultiTrust dimensions (0-100)"))
+    tasks = _task_rows(results)
+    if tasks:
+        bars = [(t["task"], t["score"], t["interval"]) for t in tasks]
+        drawn.append(charts.score_bars(bars, limits, "Task scores (0-100), thresholds in blue"))
+    guard = results.get("mllmguard")
+    if guard:
+        rows = [(k, _number(s["asd"]), _number(s["par"])) for k, s in guard["dimensions"].items()]
+        drawn.append(charts.guard_bars(rows, "MLLMGuard per dimension"))
+    return drawn
+
+
+def _sample_rows(results: Mapping[str, Any], thumbs: Mapping[str, str]) -> list[dict[str, Any]]:
+    rows = []
+    for s in results.get("samples", []):
+        sha = s.get("image_sha256") or ""
+        rows.append({
+            "uid": s["uid"], "task": s["task"], "variant": s["variant"], "key": s["key"],
+            "outcome": s["outcome"], "judge": s.get("judge", ""),
+            "prompt": _clip(s.get("prompt")), "output": _clip(s.get("output")),
+            "why": _clip(s.get("rationale")), "image": s.get("image") or "",
+            "thumb": sha if sha in thumbs else "",
+        })  # fmt: skip
+    return rows
+
+
+def render(results: Mapping[str, Any], thumbs: Mapping[str, str] | None = None) -> str:
+    """The report's HTML for ``results`` (a results document), with ``thumbs`` (SHA-256 ->
+    data URL) as the images."""
+    import jinja2
+
+    thumbs = {sha: url for sha, url in (thumbs or {}).items() if _SHA.match(sha)}
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["score"] = lambda v: "–" if v is None or math.isnan(v) else f"{v:.2f}"
+    env.filters["pct"] = lambda v: "–" if v is None or math.isnan(v) else f"{100 * v:.2f}"
+    samples = _sample_rows(results, thumbs)
+    return env.get_template("report.html.j2").render(
+        run=results.get("run", {}),
+        gate=results.get("gate", {}),
+        multitrust=_multitrust_rows(results),
+        tasks=_task_rows(results),
+        guard=_guard_rows(results),
+        charts=_charts(results),
+        samples=samples,
+        tasks_seen=sorted({s["task"] for s in samples}),
+        outcomes=sorted({s["outcome"] for s in samples}),
+        thumbs=thumbs,
+    )
+
+
+def write(results: Mapping[str, Any], path: Path, root_of: Callable[[str], Path | None]) -> None:
+    path.write_text(render(results, collect_thumbnails(results, root_of)), encoding="utf-8")
+
+
+# -- pytest-html: the trust summary above its table, and each item's extra ---------------------
+
+
+def summary_fragment(lines: list[str], passed: bool) -> str:
+    """The terminal summary's lines (scores, sub-aspects, tasks, gate) as an HTML block."""
+    colour = "#2e7d32" if passed else "#c62828"
+    body = escape("\n".join(lines))
+    return (
+        f'<div class="mllmtrust-summary"><h2>Trust summary: '
+        f'<span style="color:{colour}">gate {"PASSED" if passed else "FAILED"}</span></h2>'
+        f'<pre style="font-size:12px">{body}</pre></div>'
+    )
+
+
+def item_fragment(record: Mapping[str, Any], thumb: str | None) -> str:
+    """One item's extra: its image thumbnail, prompt, output and the judge's rationale."""
+    parts = ['<div class="mllmtrust-item" style="font-size:12px">']
+    if thumb:
+        parts.append(f'<img src="{escape(thumb)}" alt="{escape(str(record.get("image")))}">')
+    for label, key in (("prompt", "prompt"), ("output", "output"), ("why", "rationale")):
+        text = escape(_clip(record.get(key), 4000))
+        parts.append(f'<p><b>{label}</b> <span style="white-space:pre-wrap">{text}</span></p>')
+    parts.append(f"<p><b>judge</b> {escape(str(record.get('judge', '')))}</p></div>")
+    return "".join(parts)
+
+
+def item_score(record: Mapping[str, Any]) -> str:
+    """The number behind an item's verdict, where its judge gives one (a rating, a 0-3 harm
+    score, a pair label)."""
+    signals = record.get("signals") or {}
+    for name in ("rating", "s", "pair_label"):
+        if name in signals:
+            return f"{name} {signals[name]}"
+    return ""
