@@ -146,3 +146,15 @@ def test_baseline_gate_fails_a_planted_regression_and_passes_noise(
     assert comparisons["S.4"]["pass_to_fail"] == samples
     assert comparisons["S.4"]["p_value"] == pytest.approx(2.0**-24)
     assert comparisons["safety"]["regressed"] is True
+
+
+def test_pytest_html_under_xdist_keeps_every_items_extra(
+    run_trust, pytester: pytest.Pytester
+) -> None:
+    replay = write_replay(pytester.path / "answers.jsonl", answer)
+    run = run_trust(f"--mllm=replay:{replay}", "-n", "2", "--html=items.html",
+                    "--self-contained-html", subprocess=True)  # fmt: skip
+    results = run.results
+    page = (pytester.path / "items.html").read_text(encoding="utf-8")
+    assert "Trust summary" in page  # the controller's
+    assert page.count("mllmtrust-item") == len(results["samples"])  # every worker's items
