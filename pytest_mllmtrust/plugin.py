@@ -21,9 +21,9 @@ from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
-from pytest_mllmtrust.core.results import SCHEMA_VERSION
+from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
 from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
-from pytest_mllmtrust.session import TrustSession, dumps
+from pytest_mllmtrust.session import TrustSession
 
 if TYPE_CHECKING:
     from pytest_mllmtrust.core.tasks import TaskSpec
@@ -586,16 +586,16 @@ class ControllerHooks:
             return
         gate = trust.finish()
         if trust.config.json_path is not None or trust.config.html_path is not None:
-            results = trust.results()
-            session.config.hook.pytest_mllmtrust_update_results(
-                config=session.config, results=results
-            )
+            # the per-sample records are streamed into the file, not built into the document
+            head = trust.results(samples=False)
+            session.config.hook.pytest_mllmtrust_update_results(config=session.config, results=head)
             if trust.config.json_path is not None:
                 trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
-                trust.config.json_path.write_text(dumps(results) + "\n", encoding="utf-8")
+                write_results(trust.config.json_path, head, trust.records())
             if trust.config.html_path is not None:
                 from pytest_mllmtrust.reporting import html
 
+                results = head | {"samples": [r.to_dict() for r in trust.records()]}
                 trust.config.html_path.parent.mkdir(parents=True, exist_ok=True)
                 html.write(results, trust.config.html_path, trust.data_root_of)
         # The gate decides, not single samples (a benchmark always has failing samples):

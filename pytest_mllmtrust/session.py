@@ -428,15 +428,23 @@ class TrustSession:
         worst = min((c.delta for c in regressed if c.delta is not None), default=None)
         return GateCheck(threshold, worst, not regressed, sentence)
 
-    def results(self) -> dict[str, Any]:
+    def records(self) -> list[SampleRecord]:
+        """Every collected record, in uid order."""
+        return sorted(self.collected.values(), key=lambda r: r.uid)
+
+    def results(self, *, samples: bool = True) -> dict[str, Any]:
+        """The results document; without ``samples`` its per-sample records are left out (see
+        core.results.write_results, which streams them)."""
         assert self.scoreboard is not None
         assert self.gate is not None
         results = build_results(
             run=self.run_info(),
             scoreboard=self.scoreboard,
             gate=self.gate.checks,
-            records=sorted(self.collected.values(), key=lambda r: r.uid),
+            records=self.records() if samples else [],
         )
+        if not samples:
+            del results["samples"]
         if self.config.canary:
             results["canary"] = self.canary_summary()
         if self.config.baseline is not None:
@@ -546,7 +554,3 @@ def _dataset_info(root: Path) -> dict[str, Any]:
         "files": files,
         "manifest_sha256": digest.hexdigest(),
     }
-
-
-def dumps(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False)

@@ -90,6 +90,12 @@ class Fault:
         return cls("status", status_code=code, retry_after=retry_after)
 
     @classmethod
+    def leaky(cls, code: int = 500) -> Fault:
+        """An error status whose body quotes the request's ``Authorization`` header, as a
+        careless proxy does: the key must still reach no output."""
+        return cls("leaky", status_code=code)
+
+    @classmethod
     def delay(cls, seconds: float) -> Fault:
         """Answer normally, but only after ``seconds`` (longer than a client's timeout)."""
         return cls("delay", seconds=seconds)
@@ -362,6 +368,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, body: dict[str, Any], fault: Fault | None, route: str = "chat") -> None:
         kind = fault.kind if fault else "ok"
+        if fault is not None and kind == "leaky":
+            quoted = f"rejected credentials {self.headers.get('Authorization')!r}"
+            self._json(fault.status_code, {"error": {"message": quoted, "type": "injected"}})
+            return
         if fault is not None and kind == "status":
             headers = {}
             if fault.retry_after is not None:

@@ -8,8 +8,10 @@ See docs/results-schema.md.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.core.aggregate import Aggregate, Scoreboard
@@ -85,3 +87,19 @@ def build_results(
         },
         "samples": [r.to_dict() for r in records],
     }
+
+
+def write_results(path: Path, head: dict[str, Any], records: Iterable[SampleRecord]) -> None:
+    """Write the results document with ``records`` as its ``samples``, one record at a time:
+    a run of many thousands of samples never holds them a second time as one document or one
+    string (``head`` is everything else)."""
+    text = json.dumps({k: v for k, v in head.items() if k != "samples"}, indent=1,
+                      ensure_ascii=False, allow_nan=False)  # fmt: skip
+    with path.open("w", encoding="utf-8") as out:
+        out.write(text[: text.rindex("}")].rstrip() + ',\n "samples": [')
+        for index, record in enumerate(records):
+            out.write(
+                ("\n  " if index == 0 else ",\n  ")
+                + json.dumps(record.to_dict(), ensure_ascii=False, allow_nan=False)
+            )
+        out.write("\n ]\n}\n")

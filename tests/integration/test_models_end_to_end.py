@@ -86,9 +86,18 @@ def test_xdist_gives_the_same_results_as_one_process(run_trust, tiny_llava: Path
     assert spread.results["run"]["stats"]["model_calls"] == batches(8)
 
 
+@pytest.mark.parametrize(
+    ("workers", "kill_after"),
+    [((), 5), ((), 40), (("-n", "2"), 8), (("-n", "2"), 30)],
+    ids=["one-process-early", "one-process-late", "xdist-early", "xdist-late"],
+)
 def test_a_killed_run_resumes_without_regenerating_cached_answers(
-    pytester: pytest.Pytester, run_trust, tiny_llava: Path
-) -> None:
+    pytester: pytest.Pytester, run_trust, tiny_llava: Path, workers: tuple[str, ...],
+    kill_after: int,
+) -> None:  # fmt: skip
+    """SIGKILL to the whole run (controller and xdist workers, as a crash would) once
+    ``kill_after`` answers are cached; the rerun reuses every one of them, generates only the
+    rest, and ends with exactly the results of a run never interrupted."""
     cache = pytester.path / "cache"
     db = cache / "cache.sqlite"
     args = [
@@ -104,18 +113,21 @@ def test_a_killed_run_resumes_without_regenerating_cached_answers(
         "--mllm-batch-size=1",
         f"--mllm-cache={cache}",
         "-q",
+        *workers,
     ]
     proc = subprocess.Popen(
-        args, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+        args, cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # its own process group: the kill takes the workers too
+    )  # fmt: skip
     try:
-        cached_at_kill = wait_for_outputs(db, at_least=5, proc=proc)
-        os.kill(proc.pid, signal.SIGKILL)
+        cached_at_kill = wait_for_outputs(db, at_least=kill_after, proc=proc)
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
-            proc.kill()
-    assert 5 <= cached_at_kill < SAMPLES
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.2)  # let the killed workers' descriptors close
+    assert kill_after <= cached_at_kill < SAMPLES
     kept = outputs_in(db)  # what survived the kill, read after the process is gone
     assert kept >= cached_at_kill
     resumed = run_trust(f"--mllm=hf:{tiny_llava}", "--mllm-batch-size=1", f"--mllm-cache={cache}")
@@ -131,8 +143,12 @@ def test_a_killed_run_resumes_without_regenerating_cached_answers(
 
 
 def outputs_in(db: Path) -> int:
+    """Cached answers, read without ever creating the file or taking a write lock (the run
+    itself must set the cache up alone)."""
+    if not db.exists():
+        return 0
     try:
-        with sqlite3.connect(db, timeout=5) as connection:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
             query = "SELECT COUNT(*) FROM entries WHERE kind = 'output'"
             return int(connection.execute(query).fetchone()[0])
     except sqlite3.OperationalError:  # not created yet
@@ -147,7 +163,7 @@ def wait_for_outputs(db: Path, *, at_least: int, proc: subprocess.Popen[bytes]) 
             return count
         if proc.poll() is not None:
             pytest.fail(f"the run ended (exit {proc.returncode}) before it could be killed")
-        time.sleep(0.02)
+        time.sleep(0.1)
     pytest.fail("the run cached nothing within 120 s")
 
 
