@@ -324,3 +324,36 @@ def test_four_workers_share_one_cache_consistently(
     assert again.ret == 0
     stats = json.loads((pytester.path / "again.json").read_text("utf-8"))["run"]["stats"]
     assert (stats["judgements_cached"], stats["judgements_made"]) == (samples, 0)
+
+
+# a data file of each format some loader reads (JSON, CSV, JSON lines), made unreadable as text
+NOT_TEXT = {
+    ("multitrust", "truthfulness/query_basic/query_d_scene.json"): "T.1",
+    ("multitrust", "fairness/stereo_statement.csv"): "F.2",
+    ("multitrust", "robustness/ood-artistic/label/sketch.json"): "R.1",
+    ("mllmguard", "privacy/prompt.csv"): "MG.privacy",
+}
+
+
+def test_files_that_are_not_text_error_their_own_samples(tmp_path: Path) -> None:
+    from pytest_mllmtrust.bundled import bundled_path
+    from pytest_mllmtrust.core.config import parse_config
+    from pytest_mllmtrust.session import TrustSession
+
+    roots = {name: tmp_path / name for name in ("multitrust", "mllmguard")}
+    for name, root in roots.items():
+        shutil.copytree(bundled_path("fixtures") / name, root)
+    for dataset, relative in NOT_TEXT:
+        (roots[dataset] / relative).write_bytes(b"\xff\xfe\x00\x81 not UTF-8 \xc3\x28")
+    data = [f"{name}={root}" for name, root in roots.items()]
+    trust = TrustSession(parse_config({"model": "replay:x", "data": data}, tmp_path), tmp_path)
+    for (_, relative), task in NOT_TEXT.items():
+        failed = [s for s in trust.samples_for(task) if s.load_error]
+        assert failed, task
+        for sample in failed:
+            assert Path(relative).name in (sample.load_error or ""), sample.load_error
+            assert "UTF-8" in (sample.load_error or ""), sample.load_error
+    # T.1's other files, and tasks reading other files, load as before
+    assert any(s.load_error is None for s in trust.samples_for("T.1"))
+    for task in ("R.2", "MG.position-swapping"):
+        assert all(s.load_error is None for s in trust.samples_for(task)), task
