@@ -405,10 +405,14 @@ class TrustSession:
         """One gate check: no task or MultiTrust dimension regressed against the baseline."""
         assert self.config.baseline is not None
         path, tolerance = self.config.baseline, self.config.max_regression
+        threshold = Threshold("baseline", ">=", -tolerance)
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"--mllm-baseline {path}: not a readable results file: {exc}") from None
+            if not isinstance(old, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:  # a gate that cannot be checked is not met
+            sentence = f"baseline: MISSED, {path.name} is not a readable results file: {exc}"
+            return GateCheck(threshold, None, False, sentence)
         groups: dict[str, tuple[str, ...]] = {t: (t,) for t in board.tasks}
         for dimension in board.dimensions:
             groups[dimension] = tuple(
@@ -417,7 +421,6 @@ class TrustSession:
             )  # fmt: skip
         self.comparisons = compare(old, records, board.values(), groups, tolerance)
         regressed = [c for c in self.comparisons if c.regressed]
-        threshold = Threshold("baseline", ">=", -tolerance)
         if not regressed:
             sentence = (
                 f"baseline: met ({len(self.comparisons)} scores compared with {path.name}, "

@@ -158,3 +158,13 @@ def test_pytest_html_under_xdist_keeps_every_items_extra(
     page = (pytester.path / "items.html").read_text(encoding="utf-8")
     assert "Trust summary" in page  # the controller's
     assert page.count("mllmtrust-item") == len(results["samples"])  # every worker's items
+
+
+def test_an_unreadable_baseline_misses_the_gate_and_says_why(
+    run_trust, pytester: pytest.Pytester
+) -> None:
+    (pytester.path / "old.json").write_text("{not json", encoding="utf-8")
+    replay = write_replay(pytester.path / "a.jsonl", answer, tasks=("S.4",))
+    run = run_trust(f"--mllm=replay:{replay}", "--mllm-baseline=old.json", tasks=("S.4",))
+    assert run.result.ret == EXIT_GATE_FAILED
+    run.result.stdout.fnmatch_lines(["*baseline: MISSED, old.json is not a readable results file*"])
