@@ -247,7 +247,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         limit=limit,
         seed=_positive_int("--mllm-seed", _given(raw, "seed", 0), allow_zero=True),
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
-        html_path=(rootdir / html_raw).resolve() if (html_raw := raw.get("html")) else None,
+        html_path=_report_path(raw.get("html"), rootdir),
         thresholds=parse_all(raw.get("threshold") or ()),
         strict=bool(raw.get("strict")),
         templates_dir=templates_dir,
@@ -281,6 +281,19 @@ def _choice(name: str, raw: Any, choices: Sequence[str]) -> str:
     if raw not in choices:
         raise ConfigError(f"{name}={raw!r}: use one of {', '.join(choices)}")
     return str(raw)
+
+
+def _report_path(raw: Any, rootdir: Path) -> Path | None:
+    """Where --mllm-html writes; its libraries are checked now, not when the run has ended."""
+    if raw in (None, ""):
+        return None
+    missing = [m for m in ("jinja2", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(
+            f"--mllm-html={raw!r} needs {' and '.join(missing)}: "
+            'pip install "pytest-mllmtrust[report]"'
+        )
+    return (rootdir / Path(str(raw)).expanduser()).resolve()
 
 
 def _existing_file(name: str, raw: Any, rootdir: Path) -> Path | None:

@@ -261,3 +261,21 @@ def test_bad_threshold_is_a_config_error(tmp_path: Path) -> None:
 def test_flags(tmp_path: Path) -> None:
     config = parse_config({"strict": True, "trust_remote_code": True, "device": "cuda:1"}, tmp_path)
     assert (config.strict, config.trust_remote_code, config.device) == (True, True, "cuda:1")
+
+
+def test_trust_report_without_its_libraries_is_a_usage_error_at_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: object) -> object:
+        return None if name == "matplotlib" else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(ConfigError, match=r"--mllm-html='r.html' needs matplotlib: pip install"):
+        parse_config({"model": "replay:x", "html": "r.html"}, tmp_path)
+    monkeypatch.undo()
+    config = parse_config({"model": "replay:x", "html": "r.html"}, tmp_path)
+    assert config.html_path == tmp_path / "r.html"
