@@ -78,10 +78,17 @@ def _mark(missing: tuple[str, ...]) -> str:
 
 
 def one_line(board: Scoreboard, records: list[SampleRecord], passed: bool) -> str:
-    """The ``-q`` form."""
-    overall = board.overall.value if board.overall is not None else None
+    """The ``-q`` form: each benchmark's headline scores that ran."""
+    scores = []
+    if board.overall is not None:
+        scores.append(f"overall {_fmt(board.overall.value).strip()}")
+    if board.mllmguard is not None:
+        guard = board.mllmguard.overall
+        scores.append(
+            f"MLLMGuard ASD {_fmt(100 * guard.asd).strip()}% PAR {_fmt(100 * guard.par).strip()}%"
+        )
     errors = sum(r.outcome is Outcome.ERROR for r in records)
-    return (
-        f"mllmtrust: {len(records)} samples, overall {_fmt(overall).strip()}, "
-        f"{errors} errors, gate {'PASSED' if passed else 'FAILED'}"
-    )
+    return ", ".join(
+        [f"mllmtrust: {len(records)} samples", *scores, f"{errors} errors",
+         f"gate {'PASSED' if passed else 'FAILED'}"]
+    )  # fmt: skip

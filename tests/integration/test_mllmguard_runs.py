@@ -293,3 +293,13 @@ def test_a_real_model_answers_both_queries_of_a_pair_in_one_batch(
     # 2 x 4 queries per task; one shard per task, each within one batch of 8
     assert stats["outputs_generated"] == 16
     assert stats["model_calls"] == 2
+
+
+def test_quiet_mode_names_mllmguards_headline_scores(run_trust, pytester: pytest.Pytester) -> None:
+    tasks = ("MG.position-swapping",)
+    replay = write_replay(pytester.path / "guard.jsonl", answer, tasks=tasks)
+    run = run_trust(f"--mllm=replay:{replay}", "-q", tasks=tasks)
+    # labels 0, 1, 1, 2 (excluded): ASD = 2/3, PAR = 1/3; no MultiTrust task ran
+    run.result.stdout.fnmatch_lines(
+        ["mllmtrust: 4 samples, MLLMGuard ASD 66.67% PAR 33.33%, 0 errors, gate PASSED"]
+    )
