@@ -510,7 +510,7 @@ def mllm_record(
             ("mllm_variant", record.variant),
             ("mllm_outcome", record.outcome.value),
             ("mllm_judge", record.verdict.judge),
-            ("mllm_score", item_score(record.to_dict())),
+            ("mllm_score", item_score({"signals": record.verdict.signals})),
         ]
     )
     if mllm_session.load_failure and not request.session.shouldstop:
@@ -682,16 +682,12 @@ class HtmlHooks:
         """The pytest-html extra of one item."""
         from pytest_html import extras
 
-        from pytest_mllmtrust.reporting.html import item_fragment, thumbnail
+        from pytest_mllmtrust.reporting.html import item_fragment, thumbnail_at
 
         sha = record.image_sha256
-        if sha and sha not in self.thumbs:
+        if sha and sha not in self.thumbs:  # one thumbnail per image and process
             root = self.trust.data_root_of(record.task)
-            path = None if root is None or not record.image else root / record.image
-            try:
-                self.thumbs[sha] = thumbnail(path.read_bytes()) if path and path.is_file() else None
-            except Exception:  # no thumbnail for a picture that cannot be read
-                self.thumbs[sha] = None
+            self.thumbs[sha] = thumbnail_at(root, record.image, sha)
         return extras.html(item_fragment(record.to_dict(), self.thumbs.get(sha or "")))
 
     @pytest.hookimpl(wrapper=True)

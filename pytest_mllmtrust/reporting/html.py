@@ -53,29 +53,36 @@ def thumbnail(data: bytes, pixels: int = THUMB_PIXELS) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def thumbnail_at(root: Path | None, relative: str | None, sha: str | None) -> str | None:
+    """The thumbnail of a sample's image file (``relative`` to its data root), or None when
+    the file is rendered, outside the root, gone, changed since the run (``sha``) or
+    unreadable."""
+    if root is None or not sha or not relative or relative.startswith("rendered:"):
+        return None
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()) or not path.is_file():
+        return None
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha:
+        return None
+    try:
+        return thumbnail(data)
+    except Exception:  # a picture Pillow cannot read gets no thumbnail, nothing else
+        return None
+
+
 def collect_thumbnails(
     results: Mapping[str, Any], root_of: Callable[[str], Path | None]
 ) -> dict[str, str]:
     """One thumbnail per distinct image of the run (by SHA-256), read from the data root of its
-    sample's task (``root_of(task)``); an image that is gone, changed or unreadable has none."""
+    sample's task (``root_of(task)``)."""
     thumbs: dict[str, str] = {}
     for sample in results.get("samples", []):
-        sha, relative = sample.get("image_sha256"), sample.get("image")
-        if not sha or sha in thumbs or not relative or relative.startswith("rendered:"):
-            continue
-        root = root_of(sample["task"])
-        if root is None:
-            continue
-        path = (root / relative).resolve()
-        if not path.is_relative_to(root.resolve()) or not path.is_file():
-            continue
-        data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != sha:
-            continue
-        try:
-            thumbs[sha] = thumbnail(data)
-        except Exception:  # a picture Pillow cannot read gets no thumbnail, nothing else
-            continue
+        sha = sample.get("image_sha256")
+        if sha and sha not in thumbs:
+            found = thumbnail_at(root_of(sample["task"]), sample.get("image"), sha)
+            if found is not None:
+                thumbs[sha] = found
     return thumbs
 
 
