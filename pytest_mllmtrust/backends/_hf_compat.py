@@ -28,6 +28,15 @@ _VIDEO_CAPABLE_PROCESSORS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Keyword arguments for every ``from_pretrained`` that loads weights. Local files only: a run
+#: never reaches the hub behind the user's back. No hub kernels: from transformers 5.25 on, a
+#: model is "kernelized" by default, which swaps layers for compiled kernels downloaded from the
+#: hub (code the user did not ask to run, and numbers that change with the kernel release) and,
+#: with kernels 0.19, fails outright when the `kernels` module has been imported twice ("unsupported
+#: operand type(s) for 'in': 'Mode' and 'Mode'"; pytester's in-process runs do that).
+LOCAL_WEIGHTS: dict[str, Any] = {"local_files_only": True, "use_kernels": False}
+
+
 def transformers_api() -> Any:
     """The ``transformers`` package, typed as Any.
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.backends._hf_compat import (
+    LOCAL_WEIGHTS,
     image_only_processor_for,
     register_image_only_processors,
     torchvision_usable,
@@ -520,7 +521,7 @@ def _load_model(
             str(model_dir),
             dtype=dtype,
             trust_remote_code=trust_remote_code,
-            local_files_only=True,
+            **LOCAL_WEIGHTS,
             # straight onto the target device: a 7B model need not pass through host memory
             device_map=str(device),
         )

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_mllmtrust.backends._hf_compat import transformers_api
+from pytest_mllmtrust.backends._hf_compat import LOCAL_WEIGHTS, transformers_api
 from pytest_mllmtrust.backends.hf import (
     _device_name,
     _dtype_for,
@@ -236,7 +236,7 @@ class TextClassifier:
                 str(self.model_dir),
                 dtype=getattr(torch, self.dtype_name),
                 trust_remote_code=self.trust_remote_code,
-                local_files_only=True,
+                **LOCAL_WEIGHTS,
                 device_map=str(self.device),
             )
         except Exception as error:
@@ -453,7 +453,7 @@ class GuardRankDecoder:
                 str(self.model_dir),
                 num_labels=_GUARDRANK_LABELS,
                 dtype=getattr(torch, self.dtype_name),
-                local_files_only=True,
+                **LOCAL_WEIGHTS,
                 device_map=str(self.device),
             )
         except Exception as error:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_mllmtrust.backends._hf_compat import LOCAL_WEIGHTS
 from pytest_mllmtrust.backends.hf import _device_name, _torch_device
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
@@ -158,7 +159,7 @@ class SentenceEmbedder:
                 str(self.model_dir), local_files_only=True
             )
             model = transformers.AutoModel.from_pretrained(
-                str(self.model_dir), local_files_only=True, dtype=torch.float32
+                str(self.model_dir), dtype=torch.float32, **LOCAL_WEIGHTS
             )
         except Exception as error:
             raise BackendError(

@@ -231,6 +231,21 @@ def test_weights_load_only_when_something_must_be_generated(
     assert backend._model is not None
 
 
+def test_hub_kernels_stay_off_even_when_the_kernels_module_is_imported_anew(
+    model_dir: Path, load: Callable[..., TransformersBackend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # transformers >= 5.25 swaps layers for kernels fetched from the hub unless told not to.
+    # An in-process pytest run that imports `kernels` again used to make the next load fail
+    # with "unsupported operand type(s) for 'in': 'Mode' and 'Mode'".
+    load(model_dir).load()
+    for name in [m for m in sys.modules if m.split(".")[0] == "kernels"]:
+        monkeypatch.delitem(sys.modules, name)
+    backend = load(model_dir)
+    backend.load()
+    assert getattr(backend._model, "use_kernels", False) is False
+    assert len(backend.generate(mixed_batch()[:2])) == 2
+
+
 def test_the_same_seed_rebuilds_byte_identical_weights_and_another_seed_does_not(
     tmp_path: Path, tiny_models: dict[str, Path], load: Callable[..., TransformersBackend]
 ) -> None:
