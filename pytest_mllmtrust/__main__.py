@@ -1,8 +1,9 @@
-"""Commands on results files, without rerunning anything:
+"""Commands on results files, without rerunning anything (``mllmtrust`` is the same as
+``python -m pytest_mllmtrust``):
 
-``python -m pytest_mllmtrust report RESULTS.json [-o REPORT.html] [--data NAME=PATH ...]``
+``mllmtrust report RESULTS.json [-o REPORT.html] [--data NAME=PATH ...]``
     rebuild the standalone trust report;
-``python -m pytest_mllmtrust compare A.json B.json ... [-o COMPARE.html]``
+``mllmtrust compare A.json B.json ... [-o COMPARE.html]``
     several runs side by side, as a leaderboard.
 """
 
@@ -42,20 +43,8 @@ def _root_finder(results: dict[str, Any], given: dict[str, Path]) -> Callable[[s
     return root_of
 
 
-def report(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_mllmtrust report",
-        description="rebuild the standalone trust report from a results file",
-    )
-    parser.add_argument("results", type=Path, help="a results file (--mllm-json)")
-    parser.add_argument("-o", "--output", type=Path, help="default: RESULTS with .html")
-    parser.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
-                        help="where a dataset's images are now, if they moved")  # fmt: skip
-    args = parser.parse_args(argv)
-    try:
-        results = json.loads(args.results.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        parser.error(f"{args.results}: cannot read a results file: {exc}")
+def report(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    results = _read_results(args.results, parser)
     given = {}
     for entry in args.data:
         name, sep, path = entry.partition("=")
@@ -70,22 +59,12 @@ def report(argv: Sequence[str]) -> int:
     return 0
 
 
-def compare(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m pytest_mllmtrust compare",
-        description="several results files side by side, as a leaderboard",
-    )
-    parser.add_argument("results", type=Path, nargs="+", help="results files (--mllm-json)")
-    parser.add_argument("-o", "--output", type=Path, help="also write an HTML page here")
-    args = parser.parse_args(argv)
+def compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from pytest_mllmtrust.reporting.compare import html_page, leaderboard, terminal_table
 
     runs = []
     for path in args.results:
-        try:
-            results = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            parser.error(f"{path}: cannot read a results file: {exc}")
+        results = _read_results(path, parser)
         model = results.get("run", {}).get("model")
         runs.append((f"{model} ({path.name})" if model else path.name, results))
     rows = leaderboard(runs)
@@ -96,17 +75,59 @@ def compare(argv: Sequence[str]) -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"report": report, "compare": compare}
-    if not argv or argv[0] not in commands:
-        print(f"usage: python -m pytest_mllmtrust {{{','.join(commands)}}} ...", file=sys.stderr)
-        return 2
+def _read_results(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
     try:
-        return commands[argv[0]](argv[1:])
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        parser.error(f"{path}: cannot read a results file: {exc}")
+    if not isinstance(results, dict):
+        parser.error(f"{path}: not a results file (a JSON object is expected)")
+    return results
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Commands on pytest-mllmtrust results files (--mllm-json), without "
+        "rerunning anything. The trust suites themselves run under pytest: "
+        "pytest --mllm=SPEC (see pytest --help, section 'trustworthiness of multimodal LLMs').",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    rebuild = commands.add_parser(
+        "report",
+        help="rebuild the standalone trust report from a results file",
+        description="Rebuild the standalone trust report (HTML) from a results file.",
+    )
+    rebuild.add_argument("results", type=Path, help="a results file (--mllm-json)")
+    rebuild.add_argument("-o", "--output", type=Path, help="default: RESULTS with .html")
+    rebuild.add_argument("--data", action="append", default=[], metavar="NAME=PATH",
+                         help="where a dataset's images are now, if they moved")  # fmt: skip
+    rebuild.set_defaults(run=report)
+    side_by_side = commands.add_parser(
+        "compare",
+        help="several results files side by side, as a leaderboard",
+        description="Several results files side by side, as a leaderboard.",
+    )
+    side_by_side.add_argument("results", type=Path, nargs="+", help="results files (--mllm-json)")
+    side_by_side.add_argument("-o", "--output", type=Path, help="also write an HTML page here")
+    side_by_side.set_defaults(run=compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, prog: str = "python -m pytest_mllmtrust") -> int:
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args, parser)
     except TrustError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return code
+
+
+def cli() -> int:
+    """The ``mllmtrust`` console script."""
+    return main(prog="mllmtrust")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ when those plugins are present.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Generator, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +19,12 @@ import pytest
 from pytest_mllmtrust import EXIT_GATE_FAILED
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
-from pytest_mllmtrust.core.config import parse_config
+from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
+from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
 from pytest_mllmtrust.session import TrustSession
 
@@ -40,7 +43,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "model",
         "--mllm",
-        "model under test: an alias (llava-1.5-7b), hf:<hub id or dir>, replay:<file.jsonl>",
+        f"model under test: {MODEL_FORMS}",
         "string",
         {"metavar": "SPEC"},
     ),
@@ -259,6 +262,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "N"},
     ),
     (
+        "threads",
+        "--mllm-threads",
+        "torch threads per process on a CPU: N, or auto (OMP_NUM_THREADS, else the cores shared "
+        "among xdist workers); default 1, measured the fast choice (docs/performance.md)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
         "canary",
         "--mllm-canary",
         "batch-invariance canary: regenerate N seeded samples per task one at a time and report "
@@ -376,6 +387,10 @@ def pytest_configure(config: pytest.Config) -> None:
         if gpus is not None:
             config.workeroutput["mllmtrust_gpus"] = gpus  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath))
+    if run_config.active:
+        trust.threads = _configure_threads(config, run_config)
+        if not _is_worker(config):
+            trust.progress = TerminalProgress(config)
     if _is_worker(config):
         workerinput = config.workerinput  # type: ignore[attr-defined]
         trust.run_id = workerinput.get("mllmtrust_run_id", trust.run_id)
@@ -398,10 +413,30 @@ def pytest_configure(config: pytest.Config) -> None:
         # sample's full explanation; --tb=... given on the command line wins.
         config.option.tbstyle = "line"
     if run_config.active and config.args_source is not pytest.Config.ArgsSource.ARGS:
-        # No paths given: run the installed suites (a model team's repo has none of its own).
-        suites = str(bundled_path("suites"))
-        if suites not in config.args:
-            config.args.append(suites)
+        # No paths given: a trust run runs the trust suites, not the repository's own tests
+        # (its testpaths, or the current directory); those run when named on the command line.
+        config.args[:] = [str(bundled_path("suites"))]
+
+
+def _configure_threads(config: pytest.Config, run_config: RunConfig) -> tuple[int, str]:
+    """Set this process's torch threads before any backend imports torch; on an xdist
+    controller (which runs no model) only work out what each worker will use."""
+    from pytest_mllmtrust.cpus import apply_threads, threads_for
+
+    numprocesses = getattr(config.option, "numprocesses", None)
+    workerinput = getattr(config, "workerinput", None)
+    workers = workerinput["workercount"] if workerinput else numprocesses
+    threads = threads_for(
+        run_config.threads,
+        workers=workers if isinstance(workers, int) and workers > 0 else 1,
+        cores=os.cpu_count() or 1,
+        environ=os.environ,
+    )
+    controller = bool(numprocesses) and workerinput is None
+    if not controller or run_config.threads is not None:
+        # an explicit number also reaches the workers, through the environment they inherit
+        apply_threads(threads[0])
+    return threads
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -420,7 +455,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
     return (
         f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
-        f"seed={c.seed} limit={c.limit or '-'} schema={SCHEMA_VERSION}"
+        f"seed={c.seed} limit={c.limit or '-'} threads={trust.threads[0]} "
+        f"({trust.threads[1]}) schema={SCHEMA_VERSION}"
     )
 
 
@@ -498,6 +534,8 @@ def mllm_record(
     during setup, so pytest reports it as an *error*, never a pass or fail.
     """
     record = mllm_session.record_for(mllm_sample)
+    if isinstance(mllm_session.progress, TerminalProgress):
+        mllm_session.progress.resume(request.node.nodeid)
     request.node.stash[RECORD_KEY] = record
     from pytest_mllmtrust.core.tasks import get_task
     from pytest_mllmtrust.reporting.html import item_score
@@ -611,17 +649,13 @@ class ControllerHooks:
             session.exitstatus = EXIT_GATE_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        from pytest_mllmtrust.reporting.terminal import one_line, summary_lines
+        from pytest_mllmtrust.reporting.terminal import summary_lines
 
         trust = self.trust
-        if trust.gate is None or trust.scoreboard is None:
-            return
-        records = list(trust.collected.values())
-        if config.get_verbosity() < 0:
-            terminalreporter.write_line(one_line(trust.scoreboard, records, trust.gate.passed))
+        if trust.gate is None or trust.scoreboard is None or config.get_verbosity() < 0:
             return
         terminalreporter.section("mllmtrust")
-        for line in summary_lines(trust.scoreboard, records, trust.gate.checks, trust.gate.passed):
+        for line in summary_lines(trust.scoreboard, list(trust.collected.values())):
             terminalreporter.write_line(line)
         if trust.config.canary:
             canary = trust.canary_summary()
@@ -634,6 +668,64 @@ class ControllerHooks:
             terminalreporter.write_line(f"results: {trust.config.json_path}")
         if trust.config.html_path is not None:
             terminalreporter.write_line(f"trust report: {trust.config.html_path}")
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        """The verdict, last: after pytest's short summary and its final counts, so that the
+        gate is what a reader of the log sees at its end."""
+        from pytest_mllmtrust.reporting.terminal import gate_lines, one_line
+
+        trust, reporter = self.trust, config.pluginmanager.get_plugin("terminalreporter")
+        if trust.gate is None or trust.scoreboard is None or reporter is None:
+            return
+        if config.get_verbosity() < 0:
+            records = list(trust.collected.values())
+            reporter.write_line(one_line(trust.scoreboard, records, trust.gate.passed))
+            return
+        reporter.write_sep("=", "mllmtrust gate", bold=True)
+        for line in gate_lines(trust.gate.checks, trust.gate.passed):
+            missed = "MISSED" in line or line == "gate FAILED"
+            reporter.write_line(line, red=missed, green=line == "gate PASSED")
+
+
+class TerminalProgress:
+    """Model loading and per-shard generation progress, rewritten in place on one terminal
+    line per step (the first item of a shard otherwise generates the whole shard in silence).
+    Silent under ``-q``, when the output is not a terminal, and on xdist workers (whose output
+    pytest does not show)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.open_step: str | None = None
+
+    def __call__(self, step: Progress) -> None:
+        from pytest_mllmtrust.reporting.terminal import progress_line
+
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or not reporter.isatty() or self.config.get_verbosity() < 0:
+            return
+        with self._uncaptured():
+            if reporter.currentfspath is not None:  # pytest wrote on this line: leave it
+                reporter.ensure_newline()
+            elif self.open_step is not None and self.open_step != step.label:
+                reporter.write("\n")  # our previous step's line stays as it ended
+            reporter.rewrite(progress_line(step), erase=True)
+        self.open_step = step.label
+
+    def resume(self, nodeid: str) -> None:
+        """Hand the terminal back to pytest after a shard printed progress: without -v pytest
+        writes each result letter after the file name it printed when the item started."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if self.open_step is None or reporter is None:
+            return
+        self.open_step = None
+        if reporter.currentfspath is None and self.config.get_verbosity() == 0:
+            with self._uncaptured():
+                reporter.write_fspath_result(nodeid, "")
+
+    def _uncaptured(self) -> AbstractContextManager[None]:
+        """Write to the terminal while pytest captures the item's output (as live logs do)."""
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        return capture.global_and_fixture_disabled() if capture else nullcontext()
 
 
 class HtmlHooks:
@@ -649,13 +741,15 @@ class HtmlHooks:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str]) -> None:
         from pytest_mllmtrust.reporting.html import summary_fragment
-        from pytest_mllmtrust.reporting.terminal import summary_lines
+        from pytest_mllmtrust.reporting.terminal import gate_lines, summary_lines
 
         trust = self.trust
         if trust.gate is None or trust.scoreboard is None:
             return
-        records = list(trust.collected.values())
-        lines = list(summary_lines(trust.scoreboard, records, trust.gate.checks, trust.gate.passed))
+        lines = [
+            *summary_lines(trust.scoreboard, list(trust.collected.values())),
+            *gate_lines(trust.gate.checks, trust.gate.passed),
+        ]
         prefix.append(summary_fragment(lines, trust.gate.passed))
 
     @pytest.hookimpl(optionalhook=True)

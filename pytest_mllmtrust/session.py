@@ -13,7 +13,7 @@ import json
 import platform
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,12 +24,13 @@ from pytest_mllmtrust.core.aggregate import Scoreboard, score_records
 from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.cache import Cache, NullCache
 from pytest_mllmtrust.core.config import RunConfig
-from pytest_mllmtrust.core.errors import DataError
+from pytest_mllmtrust.core.errors import DataError, describe
 from pytest_mllmtrust.core.judges import is_official, unpinned_reason
 from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.results import build_results
 from pytest_mllmtrust.core.runner import (
     ImageSource,
+    Progress,
     RunStats,
     ShardRunner,
     make_record,
@@ -105,11 +106,15 @@ class TrustSession:
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
         self.load_failure: str | None = None
+        #: where model loading and generation progress go (the terminal; None: nowhere)
+        self.progress: Callable[[Progress], None] | None = None
         self._runner: ShardRunner | None = None
         self._kit: JudgeKit | None = None
         self._cache: Cache | None = None
         self._font: tuple[Any, str] | None = None
         self._canaries: dict[str, set[str]] = {}
+        #: torch threads of this process, and where the number came from (pytest_mllmtrust.cpus)
+        self.threads: tuple[int, str] = (config.threads or 0, "--mllm-threads")
         # controller side
         self.collected: dict[str, SampleRecord] = {}
         self.worker_stats: list[dict[str, Any]] = []
@@ -196,6 +201,8 @@ class TrustSession:
             todo = [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
             self._records.update(runner.run(get_task(sample.task), todo))
             self._done.update(s.uid for s in todo)
+            if runner.load_error is not None and self.load_failure is None:
+                self.load_failure = f"could not load the model: {describe(runner.load_error)}"
         return self._records.pop(sample.uid)
 
     def judges(self) -> JudgeKit:
@@ -226,6 +233,7 @@ class TrustSession:
                 ImageSource(self._load_image, self._image_identity),
                 batch_size=self.config.batch_size,
                 canary=self._is_canary if self.config.canary else None,
+                progress=self.progress,
             )
             self.stats = self._runner.stats
             # Everything alive now (torch, the model) lives for the whole run: keep it out of
@@ -511,6 +519,7 @@ class TrustSession:
             "seed": self.config.seed,
             "limit": self.config.limit,
             "batch_size": self.config.batch_size,
+            "threads": self.threads[0],
             "backend": self.backend_description(),
             "datasets": {
                 name: _dataset_info(self.data_root(get_task(t)))

@@ -41,6 +41,10 @@ class Backend(ABC):
         returns the exception in place of that request's answer, so the others still count.
         """
 
+    def load(self) -> Any:  # noqa: B027 - optional hook, most backends have nothing to load
+        """Load the weights or start the engine now; the first generate() does it otherwise.
+        The runner calls it before a shard's first batch, so that loading shows as a step."""
+
     def describe(self) -> dict[str, Any]:
         """Settings for the run record (defaults to the fingerprint)."""
         return self.fingerprint()

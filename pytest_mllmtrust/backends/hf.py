@@ -208,8 +208,6 @@ class TransformersBackend(Backend):
         self.device = _torch_device(self.device_name, torch)
         self.dtype = getattr(torch, self.dtype_name)
         register_image_only_processors()
-        if self.device.type == "cpu":
-            _share_cpu_between_xdist_workers()
         if self.text_only:
             self._processor = _load_tokenizer(self.model_dir, self.trust_remote_code)
             self._tokenizer = self._processor
@@ -302,16 +300,6 @@ class TransformersBackend(Backend):
             ) from error
         # Only floating tensors (pixel values) are cast to the model's dtype.
         return inputs.to(self.device, dtype=self.dtype)
-
-
-def _share_cpu_between_xdist_workers() -> None:
-    """Give each of N xdist workers 1/N of the cores: N workers each using every core slow
-    CPU generation down several times over (thread oversubscription)."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
-    if workers > 1:
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 
 class _CannotEncodeError(BackendError):

@@ -48,6 +48,8 @@ KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
 HALLUCINATION_ASD = ("smoothed", "rate")
 GATE_MODES = ("point", "lower-bound")
+#: torch threads per process on a CPU (pytest_mllmtrust.cpus says why one)
+DEFAULT_THREADS = 1
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,8 @@ class RunConfig:
     max_image_side: int | None = None
     gpus_per_worker: int = 1
     tensor_parallel: int = 1
+    #: torch threads per process on a CPU; None: auto (torch's choice, shared among workers)
+    threads: int | None = DEFAULT_THREADS
     #: samples per task regenerated one at a time to check that batching changes nothing
     canary: int = 0
     #: human-labelled verdicts to score the judges against, instead of running the suites
@@ -266,6 +270,11 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         ),
         gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker", 1)),
         tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
+        threads=(
+            None
+            if _given(raw, "threads", DEFAULT_THREADS) == "auto"
+            else _positive_int("--mllm-threads", _given(raw, "threads", DEFAULT_THREADS))
+        ),
         canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
         judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
         baseline=_existing_file("--mllm-baseline", raw.get("baseline"), rootdir),

@@ -66,6 +66,18 @@ class RunStats:
                 setattr(self, name, getattr(self, name) + value)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """A step of a long run, for a terminal: the model loading (``total`` 0), or ``done`` of
+    ``total`` samples of a shard generated after ``seconds``; ``final`` ends the step."""
+
+    label: str
+    done: int
+    total: int
+    seconds: float
+    final: bool
+
+
 @dataclass
 class ImageSource:
     """Reads and renders images, and names them by content for cache keys."""
@@ -93,6 +105,7 @@ class ShardRunner:
         batch_size: int,
         generation: dict[str, Any] | None = None,
         canary: Callable[[Sample], bool] | None = None,
+        progress: Callable[[Progress], None] | None = None,
     ) -> None:
         self.backend = backend
         self.kit = kit
@@ -111,6 +124,10 @@ class ShardRunner:
         }
         self._cache_outputs = getattr(backend, "cacheable", True)
         self._canary = canary
+        self._progress = progress or (lambda step: None)
+        self._loaded = False
+        #: why the model could not be loaded (every later shard fails at once with it)
+        self.load_error: Exception | None = None
 
     def run(self, spec: TaskSpec, samples: Sequence[Sample]) -> dict[str, SampleRecord]:
         self.stats.samples += len(samples)
@@ -229,25 +246,40 @@ class ShardRunner:
             log.info(
                 "generating %d of %d samples (%d cached)", len(missing), len(samples), len(cached)
             )
+            if not self._load():
+                assert self.load_error is not None
+                return {**outputs, **{s.uid: self.load_error for s in missing}}, cached
+            label = f"{missing[0].task} {missing[0].variant}"
+        began = time.perf_counter()
         for start in range(0, len(missing), self.batch_size):
             batch = missing[start : start + self.batch_size]
-            began = time.perf_counter()
             # an unreadable image fails its own sample here, not the whole batch in the model
             ready, fresh = self._requests(batch)
             if ready:
                 fresh.update(self._generate(ready))
-            log.info(
-                "%s: %d/%d generated (%.1f s for this batch)",
-                batch[0].task,
-                start + len(batch),
-                len(missing),
-                time.perf_counter() - began,
-            )
+            finished, elapsed = start + len(batch), time.perf_counter() - began
+            log.info("%s: %d/%d generated (%.1f s)", label, finished, len(missing), elapsed)
+            last = finished == len(missing)
+            self._progress(Progress(label, finished, len(missing), elapsed, last))
             outputs.update(fresh)
             done = {keys[uid]: text for uid, text in fresh.items() if isinstance(text, str)}
             if self._cache_outputs:
                 self.cache.put_many("output", done)
         return outputs, cached
+
+    def _load(self) -> bool:
+        """Load the model before the first batch, as a step of its own; False if it failed."""
+        if not self._loaded and self.load_error is None:
+            began = time.perf_counter()
+            self._progress(Progress("loading the model", 0, 0, 0.0, False))
+            try:
+                # a backend written to the interface without this optional hook loads itself
+                getattr(self.backend, "load", lambda: None)()
+                self._loaded = True
+            except Exception as exc:
+                self.load_error = exc
+            self._progress(Progress("loading the model", 0, 0, time.perf_counter() - began, True))
+        return self._loaded
 
     def _requests(
         self, batch: Sequence[Sample]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS, MULTITRUST_SUBASPECTS, Scoreboard
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
+from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import GateCheck
 from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
 
@@ -15,10 +16,8 @@ def _fmt(value: float | None) -> str:
     return "   -  " if value is None or math.isnan(value) else f"{value:6.2f}"
 
 
-def summary_lines(
-    board: Scoreboard, records: list[SampleRecord], checks: list[GateCheck], passed: bool
-) -> Iterator[str]:
-    """One row per dimension, sub-aspect and task that ran, then the gate."""
+def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[str]:
+    """The outcome counts, then one row per dimension, sub-aspect and task that ran."""
     counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
     excluded = sum(r.excluded for r in records)
     yield (
@@ -52,6 +51,10 @@ def summary_lines(
         partial.append(not board.mllmguard.overall.missing)
     if not all(partial):
         yield "  * partial: not every task or variant of this score ran (see the results file)"
+
+
+def gate_lines(checks: list[GateCheck], passed: bool) -> Iterator[str]:
+    """Each check's sentence, then the verdict."""
     for c in checks:
         yield f"gate: {c.sentence}"
     yield f"gate {'PASSED' if passed else 'FAILED'}"
@@ -92,3 +95,24 @@ def one_line(board: Scoreboard, records: list[SampleRecord], passed: bool) -> st
         [f"mllmtrust: {len(records)} samples", *scores, f"{errors} errors",
          f"gate {'PASSED' if passed else 'FAILED'}"]
     )  # fmt: skip
+
+
+def progress_line(step: Progress) -> str:
+    """One line of model loading or shard generation progress."""
+    if not step.total:
+        return (
+            f"mllmtrust: {step.label}: {step.seconds:.1f} s"
+            if step.final
+            else (f"mllmtrust: {step.label} ...")
+        )
+    rate = step.done / step.seconds if step.seconds > 0 else 0.0
+    if step.final:
+        return (
+            f"mllmtrust: {step.label}: {step.done} samples generated in {step.seconds:.1f} s "
+            f"({rate:.1f} samples/s)"
+        )
+    eta = f"{(step.total - step.done) / rate:.0f} s" if rate > 0 else "?"
+    return (
+        f"mllmtrust: {step.label}: {step.done}/{step.total} generated, "
+        f"{rate:.1f} samples/s, ETA {eta}"
+    )

@@ -202,7 +202,7 @@ def replay_file(model_repo: Path, installed_env: dict[str, str]) -> Path:
 def suite_run(
     model_repo: Path, replay_file: Path, installed_env: dict[str, str]
 ) -> subprocess.CompletedProcess[str]:
-    """What a model team types: no paths, so the plugin adds the installed suites."""
+    """What a model team types: no paths, so the plugin runs the installed suites."""
     return run_python(
         *("-m", "pytest", "-v", f"--mllm=replay:{replay_file.name}", "--mllm-json=results.json"),
         cwd=model_repo,
@@ -296,28 +296,36 @@ def test_prompts_and_judge_data_come_from_the_wheel(results: dict[str, Any], sit
         assert record["sha256"] == sha256_of(bundled / folder / relpath), relpath
 
 
-def test_collected_tests_are_the_installed_suites_and_the_teams_own(
+def test_collected_tests_are_the_installed_suites_only(
     suite_run: subprocess.CompletedProcess[str], model_repo: Path, site: Path
 ) -> None:
     assert suite_run.returncode == 0, suite_run.stdout + suite_run.stderr
     collected = json.loads((model_repo / "collected.json").read_text(encoding="utf-8"))
-    own = str(model_repo / "tests" / "test_preprocessing.py")
-    assert own in collected
-    suites = [p for p in collected if p != own]
+    assert str(model_repo / "tests" / "test_preprocessing.py") not in collected
     # every installed suite module, one per task
-    assert len(suites) == len(
+    assert len(collected) == len(
         list((site / "pytest_mllmtrust" / "_bundled" / "suites").rglob("test_*.py"))
     )
-    assert all(is_inside(p, site) and "/_bundled/suites/" in Path(p).as_posix() for p in suites)
+    assert all(is_inside(p, site) and "/_bundled/suites/" in Path(p).as_posix() for p in collected)
 
 
-def test_the_teams_own_test_ran_and_passed(
-    suite_run: subprocess.CompletedProcess[str], results: dict[str, Any]
+def test_the_teams_own_test_runs_beside_the_suites_when_named(
+    model_repo: Path, replay_file: Path, installed_env: dict[str, str], results: dict[str, Any]
 ) -> None:
-    assert "tests/test_preprocessing.py::test_preprocessing_keeps_aspect_ratio PASSED" in (
-        suite_run.stdout
+    suites = run_python_checked(
+        "-c", "from pytest_mllmtrust.bundled import bundled_path; print(bundled_path('suites'))",
+        cwd=model_repo, env=installed_env,
+    ).strip()  # fmt: skip
+    both = run_python(
+        *("-m", "pytest", "-v", f"--mllm=replay:{replay_file.name}", "tests", suites),
+        cwd=model_repo,
+        env=installed_env,
     )
-    counts = pytest.RunResult.parse_summary_nouns(suite_run.stdout.splitlines())
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "tests/test_preprocessing.py::test_preprocessing_keeps_aspect_ratio PASSED" in (
+        both.stdout
+    )
+    counts = pytest.RunResult.parse_summary_nouns(both.stdout.splitlines())
     passed = sum(s["outcome"] == "pass" for s in results["samples"])
     failed = sum(s["outcome"] == "fail" for s in results["samples"])
     assert counts.get("passed") == passed + 1  # every passing sample and the team's own test

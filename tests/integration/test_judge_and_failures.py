@@ -71,7 +71,7 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
     normal.result.stdout.fnmatch_lines(
         [
             f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=-"
-            " schema=2",
+            " threads=1 (--mllm-threads) schema=2",
             "*= mllmtrust =*",
             "24 samples: * passed, * failed, 0 unscored, 0 errors",
         ]
@@ -109,7 +109,7 @@ def test_missing_typographic_images_are_rendered_and_seen_by_the_model(
     assert len(set().union(*by_row.values())) == 4
     # progress of the shard's generation, visible with live logging
     run.result.stdout.fnmatch_lines(
-        ["*generating 8 of 8 samples (0 cached)*", "*S.4: 8/8 generated*"]
+        ["*generating 8 of 8 samples (0 cached)*", "*S.4 typographic-behavior: 8/8 generated*"]
     )
 
 

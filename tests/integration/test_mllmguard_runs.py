@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -80,18 +79,9 @@ def rubric_judge(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
 def guardrank(tmp_path_factory: pytest.TempPathFactory) -> str:
     """``--mllm-judge`` value for a GuardRank folder laid out as released (the adapter in
     guardrank_lora/, hallucination.pt beside it), the base models named separately."""
-    from pytest_mllmtrust.testing import build_tiny_classifier
+    from pytest_mllmtrust.testing import build_tiny_guardrank
 
-    root = tmp_path_factory.mktemp("guardrank")
-    decoder = build_tiny_classifier("guardrank", root / "decoder")
-    encoder = build_tiny_classifier("hallucination", root / "encoder")
-    folder = root / "GuardRank"
-    shutil.copytree(decoder / "adapter", folder / "guardrank_lora")
-    shutil.copy(encoder / "hallucination.pt", folder / "hallucination.pt")
-    return (
-        f"guardrank={folder},decoder_base={decoder / 'base'},encoder_base={encoder / 'base'},"
-        "device=cpu"
-    )
+    return build_tiny_guardrank(tmp_path_factory.mktemp("guardrank"))
 
 
 def mean(values: list[float]) -> float:
