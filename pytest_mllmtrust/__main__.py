@@ -10,14 +10,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.bundled import bundled_path
-from pytest_mllmtrust.core.errors import TrustError
+from pytest_mllmtrust.core.errors import DataError, TrustError
 
 
 def _root_finder(results: dict[str, Any], given: dict[str, Path]) -> Callable[[str], Path | None]:
@@ -76,13 +75,12 @@ def compare(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def _read_results(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    from pytest_mllmtrust.core.results import read_results
+
     try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        parser.error(f"{path}: cannot read a results file: {exc}")
-    if not isinstance(results, dict):
-        parser.error(f"{path}: not a results file (a JSON object is expected)")
-    return results
+        return read_results(path)
+    except DataError as exc:
+        parser.error(str(exc))
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

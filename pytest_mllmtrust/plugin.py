@@ -12,7 +12,7 @@ import os
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -22,9 +22,10 @@ from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
 from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
-from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
-from pytest_mllmtrust.core.runner import Progress
+from pytest_mllmtrust.core.runner import Progress, make_record
+from pytest_mllmtrust.core.thresholds import Gate, check_keys
 from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
 from pytest_mllmtrust.session import TrustSession
 
@@ -93,6 +94,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "cache directory for outputs and verdicts, or 'none' (default: .mllmtrust-cache)",
         "string",
         {"metavar": "DIR"},
+    ),
+    (
+        "cache_rebuild",
+        "--mllm-cache-rebuild",
+        "set the cache file aside (kept as cache.sqlite.old-<time>) and start a new one: for a "
+        "cache file that is damaged",
+        "bool",
+        {"action": "store_true", "default": None},
     ),
     (
         "batch_size",
@@ -175,6 +184,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "safety=80, S.4>=60, errors<=0.02 (repeatable)",
         "linelist",
         {"action": "append", "metavar": "KEY=VALUE"},
+    ),
+    (
+        "sample_failures",
+        "--mllm-sample-failures",
+        "how a sample whose verdict is fail is reported: fail (default) or xfail, so that a CI's "
+        "test view (JUnit) fails on the gate's checks only (docs/ci.md)",
+        "string",
+        {"metavar": "MODE"},
     ),
     (
         "strict",
@@ -369,6 +386,10 @@ def pytest_configure(config: pytest.Config) -> None:
         )
     try:
         run_config = parse_config(_raw_options(config), Path(config.rootpath))
+        if run_config.active:  # a misspelt key or limit fails now, not after the whole run
+            from pytest_mllmtrust.core.aggregate import VALID_KEYS, gate_keys
+
+            check_keys(run_config.thresholds, gate_keys(), VALID_KEYS)
     except TrustError as exc:
         raise pytest.UsageError(str(exc)) from None
     if run_config.active:
@@ -401,6 +422,10 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_config.active and config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(HtmlHooks(trust), "mllmtrust-html")
     if run_config.active and not _is_worker(config):
+        if run_config.cache_rebuild and trust.cache_path is not None:  # before workers open it
+            from pytest_mllmtrust.core.cache import set_aside
+
+            trust.cache_set_aside = set_aside(trust.cache_path)
         for reason in unpinned_judges(run_config.judges):
             config.issue_config_time_warning(UnpinnedJudgeWarning(reason), stacklevel=2)
         config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
@@ -480,9 +505,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     spec = get_task(marker.args[0])
     if trust.harmful_gated(spec):
         reason = f"{spec.id} data is harmful by design: pass --mllm-allow-harmful to run it"
-        metafunc.parametrize(
-            "mllm_sample", [pytest.param(None, id="harmful", marks=pytest.mark.skip(reason=reason))]
-        )
+        marks = [pytest.mark.skip(reason=reason), *_marks(spec, None)]  # -m safety shows it
+        metafunc.parametrize("mllm_sample", [pytest.param(None, id="harmful", marks=marks)])
         return
     unscorable = trust.unscorable(spec)
     if unscorable:  # marked like the task's items, so that `-m mllmguard` shows the reason
@@ -572,6 +596,20 @@ def pytest_runtest_makereport(
     # The record rides on the report of the phase that decided the outcome; xdist carries it.
     if record is not None and (call.when == "call" or (call.when == "setup" and report.failed)):
         report.mllm_record = record.to_dict()  # type: ignore[attr-defined]
+    marker = item.get_closest_marker("mllm_task")
+    if marker is not None and marker.args:
+        report.mllm_task = marker.args[0]  # type: ignore[attr-defined]
+        if (
+            record is not None
+            and record.outcome is Outcome.FAIL
+            and report.failed
+            and call.when == "call"
+            and trust_session(item.config).config.sample_failures == "xfail"
+        ):
+            # --mllm-sample-failures=xfail: a failing sample is an expected failure (a benchmark
+            # always has some), so a CI's test view fails only on the gate (docs/ci.md)
+            report.outcome = "skipped"
+            report.wasxfail = f"{record.uid}: {record.verdict.rationale}"
     return report
 
 
@@ -609,20 +647,34 @@ class ControllerHooks:
     def __init__(self, trust: TrustSession) -> None:
         self.trust = trust
         self.failed_items = 0
+        #: trust items reported (skipped ones included): whether this was a trust run at all
+        self.trust_items = 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        task = getattr(report, "mllm_task", None)
+        if task is None:
+            return
+        self.trust_items += report.when == "setup"
         record = getattr(report, "mllm_record", None)
+        if record is None and report.failed:
+            # failed outside the evaluation (a fixture, a teardown): still an error of its item
+            record = orphan_record(report.nodeid, task, report.longreprtext).to_dict()
         if record is not None:
             self.trust.collect(record)
             self.failed_items += report.failed
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            self.trust.skipped.setdefault(task, report.longrepr[2].removeprefix("Skipped: "))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         trust = self.trust
         trust.close()
-        if not trust.collected:
-            return
+        config = trust.config
+        gated = any(t.source for t in config.thresholds) or config.baseline is not None
+        if session.config.option.collectonly or not (trust.collected or self.trust_items or gated):
+            return  # no trust item selected and no gate asked for: not a trust run
         gate = trust.finish()
+        record_gate_in_junit(session.config, gate)
         if trust.config.json_path is not None or trust.config.html_path is not None:
             # the per-sample records are streamed into the file, not built into the document
             head = trust.results(samples=False)
@@ -645,7 +697,10 @@ class ControllerHooks:
             and not trust.config.strict
         ):
             session.exitstatus = pytest.ExitCode.OK
-        if not gate.passed and session.exitstatus == pytest.ExitCode.OK:
+        if not gate.passed and session.exitstatus in (
+            pytest.ExitCode.OK,
+            pytest.ExitCode.NO_TESTS_COLLECTED,
+        ):
             session.exitstatus = EXIT_GATE_FAILED
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
@@ -664,6 +719,14 @@ class ControllerHooks:
             terminalreporter.write_line(
                 f"canary: {differ} of {checked} batched answers differ from generating them alone"
             )
+        damaged = trust.total_stats().get("cache_damaged", 0)
+        if damaged:
+            terminalreporter.write_line(
+                f"cache: {damaged} damaged entries in {trust.cache_path} were read as misses and "
+                "generated or judged again"
+            )
+        if trust.cache_set_aside is not None:
+            terminalreporter.write_line(f"cache: the old cache file is now {trust.cache_set_aside}")
         if trust.config.json_path is not None:
             terminalreporter.write_line(f"results: {trust.config.json_path}")
         if trust.config.html_path is not None:
@@ -679,12 +742,52 @@ class ControllerHooks:
             return
         if config.get_verbosity() < 0:
             records = list(trust.collected.values())
-            reporter.write_line(one_line(trust.scoreboard, records, trust.gate.passed))
+            reporter.write_line(one_line(trust.scoreboard, records, trust.gate))
             return
         reporter.write_sep("=", "mllmtrust gate", bold=True)
-        for line in gate_lines(trust.gate.checks, trust.gate.passed):
+        for line in gate_lines(trust.gate):
             missed = "MISSED" in line or line == "gate FAILED"
             reporter.write_line(line, red=missed, green=line == "gate PASSED")
+
+
+def orphan_record(nodeid: str, task: str, why: str) -> SampleRecord:
+    """The error record of a trust item that failed before or after its evaluation, built
+    from its node id (``...[variant:key]``), so that it is counted like any other error."""
+    variant, _, key = nodeid.rpartition("[")[2].rstrip("]").partition(":")
+    sample = Sample(task, variant, key, "")
+    return make_record(sample, None, None, Verdict.error("pytest", why.strip()[-2000:]))
+
+
+def record_gate_in_junit(config: pytest.Config, gate: Gate) -> None:
+    """Each gate check as a test case of the JUnit XML (``--junitxml``), class
+    ``mllmtrust.gate``, and the verdict as a property of the suite: a CI's test view shows the
+    gate beside the samples (docs/ci.md)."""
+    try:  # pytest has no public handle on the JUnit writer; without one, nothing to add
+        from _pytest.junitxml import xml_key
+    except ImportError:
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    for c in gate.checks:
+        name = str(c.threshold)
+        properties = [("mllm_gate_observed", "" if c.observed is None else f"{c.observed:g}")]
+        phases: tuple[tuple[Literal["setup", "call", "teardown"], bool], ...] = (
+            ("setup", True), ("call", c.passed), ("teardown", True)
+        )  # fmt: skip
+        for when, passed in phases:
+            xml.pytest_runtest_logreport(
+                pytest.TestReport(
+                    nodeid=f"mllmtrust::gate::{name}",
+                    location=("mllmtrust", None, f"gate::{name}"),
+                    keywords={},
+                    outcome="passed" if passed else "failed",
+                    longrepr=None if passed else c.sentence,
+                    when=when,
+                    user_properties=properties if when == "call" else [],
+                )
+            )
+    xml.add_global_property("mllmtrust_gate", gate.verdict)
 
 
 class TerminalProgress:
@@ -748,9 +851,9 @@ class HtmlHooks:
             return
         lines = [
             *summary_lines(trust.scoreboard, list(trust.collected.values())),
-            *gate_lines(trust.gate.checks, trust.gate.passed),
+            *gate_lines(trust.gate),
         ]
-        prefix.append(summary_fragment(lines, trust.gate.passed))
+        prefix.append(summary_fragment(lines, trust.gate.verdict))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:

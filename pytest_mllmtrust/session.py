@@ -9,25 +9,23 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import hashlib
-import json
 import platform
 import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust import __version__
 from pytest_mllmtrust.bundled import bundled_path
-from pytest_mllmtrust.core.aggregate import Scoreboard, score_records
+from pytest_mllmtrust.core.aggregate import Scoreboard, score_records, tasks_under
 from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.cache import Cache, NullCache
 from pytest_mllmtrust.core.config import RunConfig
-from pytest_mllmtrust.core.errors import DataError, describe
+from pytest_mllmtrust.core.errors import CacheError, DataError, describe
 from pytest_mllmtrust.core.judges import is_official, unpinned_reason
 from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
-from pytest_mllmtrust.core.results import build_results
+from pytest_mllmtrust.core.results import build_results, read_results
 from pytest_mllmtrust.core.runner import (
     ImageSource,
     Progress,
@@ -39,6 +37,7 @@ from pytest_mllmtrust.core.runner import (
 from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
 from pytest_mllmtrust.core.thresholds import (
     BUDGET_KEYS,
+    Gate,
     GateCheck,
     Threshold,
     check,
@@ -79,15 +78,6 @@ def shard_scopes(nodeids: Iterable[str], shard_size: int) -> dict[str, str]:
     return scopes
 
 
-@dataclass
-class Gate:
-    checks: list[GateCheck] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-
 class TrustSession:
     def __init__(self, config: RunConfig, rootdir: Path) -> None:
         self.config = config
@@ -117,6 +107,10 @@ class TrustSession:
         self.threads: tuple[int, str] = (config.threads or 0, "--mllm-threads")
         # controller side
         self.collected: dict[str, SampleRecord] = {}
+        #: why the trust items of a task were skipped (harmful data, no scorer, ...)
+        self.skipped: dict[str, str] = {}
+        #: where --mllm-cache-rebuild moved the old cache file
+        self.cache_set_aside: Path | None = None
         self.worker_stats: list[dict[str, Any]] = []
         #: the model backend's settings as a worker reported them (xdist)
         self.worker_backend: dict[str, Any] | None = None
@@ -192,6 +186,9 @@ class TrustSession:
             shard = self._shards.get(self._shard_of.get(sample.uid, ""), [sample])
             try:
                 runner = self.runner()
+            except CacheError as exc:
+                self.load_failure = str(exc)
+                return make_record(sample, None, None, Verdict.error("cache", self.load_failure))
             except Exception as exc:
                 self.load_failure = (
                     f"could not load the model or judge: {type(exc).__name__}: {exc}"
@@ -199,7 +196,14 @@ class TrustSession:
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
             # a rerun item (--reruns, a repeated node id) runs alone, its shard is done
             todo = [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
-            self._records.update(runner.run(get_task(sample.task), todo))
+            try:
+                self._records.update(runner.run(get_task(sample.task), todo))
+            except Exception as exc:  # whatever failed, each of the shard's items errors, counted
+                why = str(exc) if isinstance(exc, CacheError) else describe(exc)
+                if isinstance(exc, CacheError):
+                    self.load_failure = why
+                failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
+                self._records.update({s.uid: make_record(s, None, None, failed) for s in todo})
             self._done.update(s.uid for s in todo)
             if runner.load_error is not None and self.load_failure is None:
                 self.load_failure = f"could not load the model: {describe(runner.load_error)}"
@@ -224,12 +228,13 @@ class TrustSession:
 
     def runner(self) -> ShardRunner:
         if self._runner is None:
+            cache = self.cache()  # first: a damaged cache file is named as such
             backend = self.backend()
             kit = self.judges()
             self._runner = ShardRunner(
                 backend,
                 kit,
-                self.cache(),
+                cache,
                 ImageSource(self._load_image, self._image_identity),
                 batch_size=self.config.batch_size,
                 canary=self._is_canary if self.config.canary else None,
@@ -317,10 +322,15 @@ class TrustSession:
                 raise
         return self._backend
 
+    @property
+    def cache_path(self) -> Path | None:
+        directory = self.config.cache_dir
+        return None if directory is None else directory / "cache.sqlite"
+
     def cache(self) -> Cache:
         if self._cache is None:
-            directory = self.config.cache_dir
-            self._cache = NullCache() if directory is None else Cache(directory / "cache.sqlite")
+            path = self.cache_path
+            self._cache = NullCache() if path is None else Cache(path)
         return self._cache
 
     def _font_info(self) -> tuple[Any, str]:
@@ -384,6 +394,7 @@ class TrustSession:
 
     def finish(self) -> Gate:
         records = list(self.collected.values())
+        tasks = sorted({r.task for r in records})
         # the intervals cost a bootstrap: drawn only when the gate, the results file or the
         # trust report shows them (the terminal summary does not)
         config = self.config
@@ -391,12 +402,15 @@ class TrustSession:
         self.scoreboard = board = score_records(
             records,
             hallucination_asd=config.hallucination_asd,
+            expected=self.expected_samples(tasks),
             resamples=config.ci_resamples if shown else 0,
             seed=config.seed,
         )
         checks = []
         counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
         counts[Outcome.UNSCORED] -= sum(r.excluded for r in records)
+        if counts[Outcome.PASS] + counts[Outcome.FAIL] == 0:
+            checks.append(self._nothing_scored(len(records)))
         n = len(records)
         for threshold in self.config.thresholds:
             if threshold.key in BUDGET_KEYS:
@@ -407,11 +421,48 @@ class TrustSession:
                 value, bound = board.value(threshold.key), ""
                 if self.config.gate == "lower-bound":
                     value, bound = pessimistic(threshold, board.interval(threshold.key))
-                checks.append(check(threshold, value, board.completeness(threshold.key), bound))
+                partial = board.completeness(threshold.key)
+                why = self.why_unscored(tasks_under(threshold.key))
+                checks.append(check(threshold, value, partial, bound, why))
         if self.config.baseline is not None:
             checks.append(self._baseline_check(records, board))
-        self.gate = Gate(checks)
+        on_scores = any(t.on_score for t in config.thresholds) or config.baseline is not None
+        self.gate = Gate(tuple(checks), on_scores)
         return self.gate
+
+    def expected_samples(self, tasks: Iterable[str]) -> dict[str, int]:
+        """How many samples each task's data root holds (after --mllm-limit): a task whose
+        records are fewer ran on a subset (-k, --lf, --deselect) and is partial."""
+        expected = {}
+        for task in tasks:
+            try:
+                expected[task] = len(self.samples_for(task))
+            except Exception:  # unreadable here too: its items carry the error already
+                continue
+        return expected
+
+    def why_unscored(self, tasks: Iterable[str]) -> str:
+        """Why these tasks have no score in this run, grouped by reason."""
+        assert self.scoreboard is not None
+        reasons: dict[str, list[str]] = {}
+        for task in tasks:
+            score = self.scoreboard.tasks.get(task)
+            if score is not None:
+                reason = "; ".join(score.incomplete) if score.incomplete else "scored"
+            else:
+                reason = self.skipped.get(task, "not run").removeprefix(f"{task} ")
+            reasons.setdefault(reason, []).append(task)
+        reasons.pop("scored", None)
+        return "; ".join(f"{', '.join(ts)}: {why}" for why, ts in reasons.items()) or "not run"
+
+    def _nothing_scored(self, evaluated: int) -> GateCheck:
+        """The check a run fails when no sample got a verdict: a gate on nothing is no pass."""
+        skipped = self.why_unscored(sorted(self.skipped)) if self.skipped else ""
+        sentence = (
+            f"scored>=1: MISSED, no trust sample was scored ({evaluated} evaluated without a "
+            f"verdict{'; skipped: ' + skipped if skipped else ''})"
+        )
+        return GateCheck(Threshold("scored", ">=", 1.0), 0.0, False, sentence)
 
     def _baseline_check(self, records: list[SampleRecord], board: Scoreboard) -> GateCheck:
         """One gate check: no task or MultiTrust dimension regressed against the baseline."""
@@ -419,11 +470,9 @@ class TrustSession:
         path, tolerance = self.config.baseline, self.config.max_regression
         threshold = Threshold("baseline", ">=", -tolerance)
         try:
-            old = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(old, dict):
-                raise ValueError("not a JSON object")
-        except (OSError, ValueError) as exc:  # a gate that cannot be checked is not met
-            sentence = f"baseline: MISSED, {path.name} is not a readable results file: {exc}"
+            old = read_results(path)
+        except DataError as exc:  # a gate that cannot be checked is not met
+            sentence = f"baseline: MISSED, {exc}"
             return GateCheck(threshold, None, False, sentence)
         groups: dict[str, tuple[str, ...]] = {t: (t,) for t in board.tasks}
         for dimension in board.dimensions:
@@ -455,7 +504,7 @@ class TrustSession:
         results = build_results(
             run=self.run_info(),
             scoreboard=self.scoreboard,
-            gate=self.gate.checks,
+            gate=self.gate,
             records=self.records() if samples else [],
         )
         if not samples:

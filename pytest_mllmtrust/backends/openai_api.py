@@ -228,6 +228,8 @@ class OpenAIBackend(Backend):
             flagged = isinstance(message, dict) and message.get("refusal")
             detail = " (the provider flagged a refusal)" if flagged else ""
             raise BackendError(f"the API returned no message content{detail}")
+        if not content.strip():  # never a verdict (an empty answer is no refusal): ask again
+            raise _Retryable("empty answer")
         return content
 
     def _status_message(self, status: int, exc: Exception) -> str:

@@ -3,6 +3,10 @@
 Why SQLite: every write is an atomic transaction (a SIGKILL mid-run leaves the last committed
 batch, never a torn file), WAL mode lets several xdist workers read and write one cache at once,
 and it is in the standard library. Values are JSON text: no pickle, ever.
+
+The cache is not trusted as stored: each entry carries a checksum over its kind, key and value,
+so an answer edited in the file, a torn value or a row moved to another key reads as damaged,
+which the runner counts and treats as a miss (generated again, and the entry replaced).
 """
 
 from __future__ import annotations
@@ -15,18 +19,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pytest_mllmtrust.core.errors import CacheError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     value TEXT NOT NULL,
     created REAL NOT NULL,
+    checksum TEXT,
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 """
 
 # SQLite's default limit on bound parameters is 999 in old builds; stay well below it.
 _CHUNK = 500
+
+
+def checksum(kind: str, key: str, value: str) -> str:
+    """What binds a stored value to its entry."""
+    return hashlib.sha256(f"{kind}\0{key}\0{value}".encode()).hexdigest()
 
 
 def cache_key(*parts: Any) -> str:
@@ -41,12 +53,17 @@ class Cache:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is one transaction.
-        self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
-        self._db.execute("PRAGMA busy_timeout=60000")
-        _retry_while_locked(lambda: self._setup())
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is one transaction
+            self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+            self._db.execute("PRAGMA busy_timeout=60000")
+            _retry_while_locked(lambda: self._setup())
+        except sqlite3.DatabaseError as exc:
+            raise damaged(path, exc) from exc
         #: entries written by this process (for run statistics)
         self.writes = 0
+        #: entries read by this process whose checksum did not match (treated as misses)
+        self.damaged = 0
 
     def _setup(self) -> None:
         # Switching to WAL needs a moment alone with the file and fails at once (no busy
@@ -55,17 +72,31 @@ class Cache:
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = [row[1] for row in self._db.execute("PRAGMA table_info(entries)")]
+        if "checksum" not in columns:  # a cache written before checksums: its rows read damaged
+            self._db.execute("ALTER TABLE entries ADD COLUMN checksum TEXT")
 
     def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
+        """The stored values of ``keys`` that are intact; a damaged entry is left out (a miss)
+        and counted in :attr:`damaged`."""
         found: dict[str, Any] = {}
         for start in range(0, len(keys), _CHUNK):
             chunk = list(keys[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT key, value FROM entries WHERE kind = ? AND key IN ({marks})",
-                [kind, *chunk],
-            )
-            found.update((k, json.loads(v)) for k, v in rows)
+            try:
+                rows = self._db.execute(
+                    f"SELECT key, value, checksum FROM entries WHERE kind = ? AND key IN ({marks})",
+                    [kind, *chunk],
+                ).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise damaged(self.path, exc) from exc
+            for key, value, stored in rows:
+                try:
+                    if stored != checksum(kind, key, value):
+                        raise ValueError("checksum mismatch")
+                    found[key] = json.loads(value)
+                except (TypeError, ValueError):
+                    self.damaged += 1
         return found
 
     def put_many(self, kind: str, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
@@ -73,11 +104,15 @@ class Cache:
         if not pairs:
             return
         now = time.time()
-        rows = [(kind, k, json.dumps(v, ensure_ascii=False), now) for k, v in pairs]
+        rows = []
+        for key, value in pairs:
+            text = json.dumps(value, ensure_ascii=False)
+            rows.append((kind, key, text, now, checksum(kind, key, text)))
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
-                "INSERT OR REPLACE INTO entries (kind, key, value, created) VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO entries (kind, key, value, created, checksum) "
+                "VALUES (?, ?, ?, ?, ?)",
                 rows,
             )
             self._db.execute("COMMIT")
@@ -97,6 +132,28 @@ class Cache:
 
     def close(self) -> None:
         self._db.close()
+
+
+def damaged(path: Path, exc: BaseException) -> CacheError:
+    return CacheError(
+        f"the cache file {path} is damaged ({type(exc).__name__}: {exc}): run with "
+        "--mllm-cache-rebuild to set it aside and start a new one (answers are generated again), "
+        "or --mllm-cache=none to run without a cache"
+    )
+
+
+def set_aside(path: Path) -> Path | None:
+    """Move a cache file (and its WAL files) aside as ``<name>.old-<time>``, so the next run
+    starts a new one; returns where the old file went, or None when there was none."""
+    if not path.exists():
+        return None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.old-{stamp}")
+    for suffix in ("", "-wal", "-shm"):
+        part = path.with_name(path.name + suffix)
+        if part.exists():
+            part.rename(target.with_name(target.name + suffix))
+    return target
 
 
 def _retry_while_locked(action: Callable[[], None], *, seconds: float = 60.0) -> None:
@@ -120,6 +177,7 @@ class NullCache(Cache):
     def __init__(self) -> None:
         self.path = Path("/dev/null")
         self.writes = 0
+        self.damaged = 0
 
     def get_many(self, kind: str, keys: Sequence[str]) -> dict[str, Any]:
         return {}

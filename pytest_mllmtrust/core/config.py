@@ -48,6 +48,7 @@ KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
 HALLUCINATION_ASD = ("smoothed", "rate")
 GATE_MODES = ("point", "lower-bound")
+SAMPLE_FAILURES = ("fail", "xfail")
 #: torch threads per process on a CPU (pytest_mllmtrust.cpus says why one)
 DEFAULT_THREADS = 1
 
@@ -90,6 +91,8 @@ class RunConfig:
     #: which MLLMGuard hallucination ASD enters truthfulness (mllmguard spec §6.2)
     hallucination_asd: str = "smoothed"
     cache_dir: Path | None = None
+    #: set the cache file aside before the run and start a new one
+    cache_rebuild: bool = False
     batch_size: int = 8
     shard_size: int = 64
     #: what thresholds compare: the score ("point") or its pessimistic CI bound
@@ -104,6 +107,8 @@ class RunConfig:
     json_path: Path | None = None
     html_path: Path | None = None
     thresholds: tuple[Threshold, ...] = ()
+    #: how a sample whose verdict is fail is reported to pytest: "fail" or "xfail"
+    sample_failures: str = "fail"
     strict: bool = False
     templates_dir: Path | None = None
     dtype: str = "auto"
@@ -242,6 +247,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
             "--mllm-hallucination-asd", raw.get("hallucination_asd"), HALLUCINATION_ASD
         ),
         cache_dir=cache_dir,
+        cache_rebuild=bool(raw.get("cache_rebuild")),
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
         shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),
         gate=_choice("--mllm-gate", raw.get("gate"), GATE_MODES),
@@ -253,6 +259,9 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
         html_path=_report_path(raw.get("html"), rootdir),
         thresholds=parse_all(raw.get("threshold") or ()),
+        sample_failures=_choice(
+            "--mllm-sample-failures", raw.get("sample_failures"), SAMPLE_FAILURES
+        ),
         strict=bool(raw.get("strict")),
         templates_dir=templates_dir,
         dtype=dtype,

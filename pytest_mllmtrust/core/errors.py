@@ -19,6 +19,10 @@ class BackendError(TrustError):
     """The model under test (or a judge model) failed to load or to answer."""
 
 
+class CacheError(TrustError):
+    """The cache file cannot be used; the message names it and how to rebuild it."""
+
+
 class JudgeError(TrustError):
     """A judge failed to run (as opposed to running and being unable to decide)."""
 

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.core.aggregate import Aggregate, Scoreboard
+from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import SampleRecord
-from pytest_mllmtrust.core.thresholds import GateCheck
+from pytest_mllmtrust.core.tasks import get_task
+from pytest_mllmtrust.core.thresholds import Gate
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def number(value: float | None) -> float | None:
@@ -41,7 +43,7 @@ def build_results(
     *,
     run: dict[str, Any],
     scoreboard: Scoreboard,
-    gate: Sequence[GateCheck],
+    gate: Gate,
     records: Sequence[SampleRecord],
 ) -> dict[str, Any]:
     return {
@@ -53,9 +55,10 @@ def build_results(
         "mllmguard": None if scoreboard.mllmguard is None else scoreboard.mllmguard.to_dict(),
         "tasks": {
             task_id: {
+                "description": get_task(task_id).description,
                 "score": number(ts.score),
                 "complete": ts.complete,
-                "incomplete": list(ts.incomplete),
+                "incomplete": [*ts.incomplete, *([ts.subset] if ts.subset else [])],
                 "counts": ts.counts,
                 "variants": {
                     v: {name: number(x) for name, x in metrics.items()}
@@ -70,7 +73,9 @@ def build_results(
             for key, (low, high) in sorted(scoreboard.intervals.items())
         },
         "gate": {
-            "passed": all(c.passed for c in gate),
+            "passed": gate.passed,
+            "verdict": gate.verdict,
+            "score_thresholds_set": gate.on_scores,
             "checks": [
                 {
                     "threshold": str(c.threshold),
@@ -82,7 +87,7 @@ def build_results(
                     "partial": list(c.partial),
                     "message": c.sentence,
                 }
-                for c in gate
+                for c in gate.checks
             ],
         },
         "samples": [r.to_dict() for r in records],
@@ -103,3 +108,31 @@ def write_results(path: Path, head: dict[str, Any], records: Iterable[SampleReco
                 + json.dumps(record.to_dict(), ensure_ascii=False, allow_nan=False)
             )
         out.write("\n ]\n}\n")
+
+
+_PARTS = (("run", dict, "an object"), ("tasks", dict, "an object"), ("gate", dict, "an object"),
+          ("samples", list, "a list"))  # fmt: skip
+
+
+def read_results(path: Path) -> dict[str, Any]:
+    """A results document read back and checked: a JSON object of a schema this version
+    reads, with its run, tasks, gate and samples. DataError names the file and the problem."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read a results file: {exc}") from None
+    if not isinstance(document, dict):
+        raise DataError(f"{path}: not a results file (a JSON object is expected)")
+    version = document.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise DataError(f"{path}: no valid schema_version ({version!r}): not a results file")
+    if version > SCHEMA_VERSION:
+        raise DataError(
+            f"{path}: schema_version {version} is newer than this pytest-mllmtrust reads "
+            f"({SCHEMA_VERSION}): upgrade pytest-mllmtrust to read it"
+        )
+    for key, kind, name in _PARTS:
+        if not isinstance(document.get(key), kind):
+            raise DataError(f"{path}: {key!r} is missing or not {name}: not a complete results "
+                            "file")  # fmt: skip
+    return document

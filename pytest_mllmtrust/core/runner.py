@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust.core.cache import Cache, cache_key
-from pytest_mllmtrust.core.errors import DataError, describe
+from pytest_mllmtrust.core.errors import BackendError, DataError, describe
 from pytest_mllmtrust.core.model import (
     GenerationRequest,
     ImageRef,
@@ -35,7 +35,8 @@ if TYPE_CHECKING:
     from pytest_mllmtrust.judges import JudgeKit
 
 #: bump when the way cache keys are built changes, so old entries are never misread
-CACHE_FORMAT = 1
+#: (2: entries carry checksums; empty answers are never stored)
+CACHE_FORMAT = 2
 
 # Progress of long shards (pytest shows it with --log-cli-level=INFO).
 log = logging.getLogger("pytest_mllmtrust")
@@ -56,6 +57,8 @@ class RunStats:
     errors: int = 0
     batch_splits: int = 0
     canary_calls: int = 0
+    #: cache entries whose checksum did not match: read as misses and generated again
+    cache_damaged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -183,6 +186,7 @@ class ShardRunner:
                 canary=canaries.get(sample.uid),
             )
         self.stats.errors += sum(r.outcome is Outcome.ERROR for r in records.values())
+        self.stats.cache_damaged = self.cache.damaged
         return records
 
     # -- batch-invariance canary -------------------------------------------------------------
@@ -217,9 +221,10 @@ class ShardRunner:
                     (answer,) = self.backend.generate([self._request(sample)])
                 except Exception:  # a failed canary says nothing either way
                     continue
+                answer = _answer(answer)
                 if isinstance(answer, Exception):
                     continue
-                single = str(answer)
+                single = answer
                 self.cache.put_many("output", {keys[sample.uid]: single})
             verdicts[sample.uid] = "same" if single == outputs[sample.uid] else "differs"
         return verdicts
@@ -236,8 +241,9 @@ class ShardRunner:
         outputs: dict[str, str | Exception] = {}
         missing: list[Sample] = []
         for s in samples:
-            if keys[s.uid] in found:
-                outputs[s.uid] = str(found[keys[s.uid]])
+            answer = found.get(keys[s.uid])
+            if isinstance(answer, str) and answer.strip():
+                outputs[s.uid] = answer
             else:
                 missing.append(s)
         cached = set(outputs)
@@ -311,10 +317,7 @@ class ShardRunner:
             self.stats.generation_seconds += time.perf_counter() - started
             if len(texts) != len(batch):
                 raise RuntimeError(f"backend returned {len(texts)} answers for {len(batch)}")
-            answers = {
-                s.uid: t if isinstance(t, Exception) else str(t)
-                for (s, _), t in zip(batch, texts, strict=True)
-            }
+            answers = {s.uid: _answer(t) for (s, _), t in zip(batch, texts, strict=True)}
             self.stats.outputs_generated += sum(isinstance(t, str) for t in answers.values())
             return answers
         except Exception as exc:
@@ -344,9 +347,14 @@ class ShardRunner:
             for s in samples
         }
         found = self.cache.get_many("judgement", list(keys.values()))
-        verdicts = {
-            s.uid: Verdict.from_dict(found[keys[s.uid]]) for s in samples if keys[s.uid] in found
-        }
+        verdicts = {}
+        for s in samples:
+            stored = found.get(keys[s.uid])
+            try:
+                if stored is not None:
+                    verdicts[s.uid] = Verdict.from_dict(stored)
+            except (KeyError, TypeError, ValueError):  # intact, but no verdict: judge it again
+                self.cache.damaged += 1
         self.stats.judgements_cached += len(verdicts)
         todo = [s for s in samples if s.uid not in verdicts]
         if not todo:
@@ -371,6 +379,14 @@ class ShardRunner:
             },
         )
         return verdicts
+
+
+def _answer(text: str | Exception) -> str | Exception:
+    """A backend's answer, or the failure it is: an empty answer is no refusal and no verdict
+    (MMTrustEval counted failed calls' placeholder text as refusals), it is an error."""
+    if isinstance(text, Exception) or str(text).strip():
+        return text if isinstance(text, Exception) else str(text)
+    return BackendError("the model returned an empty answer")
 
 
 def _paired(first: str | Exception, second: str | Exception) -> str | Exception:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,12 +31,21 @@ class TaskScore:
     score: float
     metrics: VariantMetrics
     counts: dict[str, int]
-    #: why the score is not the full official one (missing variants, errored variants, ...)
+    #: why there is no official score (missing variants, errored variants, ...)
     incomplete: tuple[str, ...] = ()
+    #: set when the score stands on fewer samples than the task's data holds (after
+    #: --mllm-limit): "5 of 24 samples ran" after -k, --lf or --deselect
+    subset: str | None = None
 
     @property
     def complete(self) -> bool:
-        return not self.incomplete
+        return not self.incomplete and self.subset is None
+
+    def partial(self, ran: int, expected: int) -> TaskScore:
+        """This score, marked partial when ``ran`` samples of the ``expected`` ones ran."""
+        if ran >= expected:
+            return self
+        return replace(self, subset=f"{ran} of {expected} samples ran")
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,20 @@ class TaskSpec:
         """The capability markers of this task's items of ``variant``."""
         return tuple(m for m, variants in self.needs.items() if not variants or variant in variants)
 
+    def _why_nan(self, metrics: VariantMetrics) -> str:
+        """Why the score could not be computed: the metrics that have no value."""
+        undefined = [
+            f"{variant} {name}"
+            for variant, values in metrics.items()
+            for name, value in values.items()
+            if isinstance(value, float) and math.isnan(value)
+        ]
+        why = "no score: " + (f"no value for {', '.join(undefined)}" if undefined else "NaN")
+        scorers = [role for role in self.judge_roles if role != "llm"]
+        if undefined and scorers:
+            why += f" (they need the {' and '.join(scorers)} judge roles: docs/judges.md)"
+        return why
+
     def aggregate(self, records: Sequence[SampleRecord]) -> TaskScore:
         by_variant: dict[str, list[SampleRecord]] = {}
         counts = {o.value: 0 for o in Outcome}
@@ -110,7 +133,7 @@ class TaskSpec:
         # reported beside the scored variants, added after the score so they never enter it
         metrics.update({v: self.metrics(scored[v]) for v in self.informational if scored.get(v)})
         if not incomplete and math.isnan(score):
-            incomplete.append("score is NaN")
+            incomplete.append(self._why_nan(metrics))
         return TaskScore(self.id, score, metrics, counts, tuple(incomplete))
 
 

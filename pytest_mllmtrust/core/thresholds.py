@@ -13,11 +13,12 @@ Syntax (CLI ``--mllm-threshold`` or the ``mllm_threshold`` ini list)::
 
 from __future__ import annotations
 
+import difflib
 import math
 import operator
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from pytest_mllmtrust.core.errors import ConfigError
 
@@ -38,6 +39,8 @@ class Threshold:
     key: str
     op: str
     limit: float
+    #: the text the user gave ("" for a default budget)
+    source: str = field(default="", compare=False)
 
     @classmethod
     def parse(cls, text: str) -> Threshold:
@@ -58,7 +61,12 @@ class Threshold:
             raise ConfigError(
                 f"--mllm-threshold {text!r}: {key} is a fraction of items, between 0 and 1"
             )
-        return cls(key, op, limit)
+        return cls(key, op, limit, text.strip())
+
+    @property
+    def on_score(self) -> bool:
+        """A threshold the user set on a score (not one of the error and unscored budgets)."""
+        return bool(self.source) and self.key not in BUDGET_KEYS
 
     def __str__(self) -> str:
         return f"{self.key}{self.op}{self.limit:g}"
@@ -75,6 +83,33 @@ class GateCheck:
     partial: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Gate:
+    """The checks of a run and its verdict."""
+
+    checks: tuple[GateCheck, ...]
+    #: whether a check is on a score (a threshold or the baseline), not only on the budgets
+    on_scores: bool = True
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def verdict(self) -> str:
+        """``passed``, ``failed``, or ``no score thresholds set`` when only the error and
+        unscored budgets were checked and held: exit status 0, but no claim about scores."""
+        if not self.passed:
+            return "failed"
+        return "passed" if self.on_scores else "no score thresholds set"
+
+    @property
+    def headline(self) -> str:
+        if self.verdict == "no score thresholds set":
+            return "gate: no score thresholds set, only the error and unscored budgets were checked"
+        return f"gate {self.verdict.upper()}"
+
+
 def pessimistic(
     threshold: Threshold, interval: tuple[float, float] | None
 ) -> tuple[float | None, str]:
@@ -88,15 +123,20 @@ def pessimistic(
 
 
 def check(
-    threshold: Threshold, observed: float | None, partial: Iterable[str] = (), bound: str = ""
+    threshold: Threshold,
+    observed: float | None,
+    partial: Iterable[str] = (),
+    bound: str = "",
+    why: str = "not run, or not scorable",
 ) -> GateCheck:
-    """``bound`` names what ``observed`` is when it is not the score itself ("lower bound")."""
+    """``bound`` names what ``observed`` is when it is not the score itself ("lower bound");
+    ``why`` says why there may be no value."""
     partial = tuple(partial)
     t = threshold
     name = f"{t.key} {bound}" if bound else t.key
     if observed is None or math.isnan(observed):
         what = f"no {bound} for" if bound else "no value for"
-        sentence = f"{t}: {what} {t.key!r} in this run (not run, or not scorable)"
+        sentence = f"{t}: MISSED, {what} {t.key!r} in this run ({why})"
         return GateCheck(t, observed, False, sentence, partial)
     passed = _OPS[t.op](observed, t.limit)
     fmt = "{:.4g}" if t.key in BUDGET_KEYS else "{:.2f}"
@@ -108,6 +148,27 @@ def check(
     if partial:
         sentence += f" [partial: missing {', '.join(partial)}]"
     return GateCheck(t, observed, passed, sentence, partial)
+
+
+def check_keys(
+    thresholds: Iterable[Threshold], known: Mapping[str, tuple[float, float]], valid: str
+) -> None:
+    """Raise ConfigError, before anything runs, for a threshold whose key no score has (with
+    the closest keys, or ``valid``: the grammar of keys) or whose limit lies outside the
+    range the key's values can take (``known``: key -> (lowest, highest))."""
+    for t in thresholds:
+        if t.key not in known:
+            close = difflib.get_close_matches(t.key, list(known), n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(close)}?" if close else f"valid keys: {valid}"
+            raise ConfigError(f"--mllm-threshold {t.source or str(t)!r}: unknown key {t.key!r}; "
+                              f"{hint}")  # fmt: skip
+        low, high = known[t.key]
+        if not low <= t.limit <= high:
+            raise ConfigError(
+                f"--mllm-threshold {t.source or str(t)!r}: {t.key} lies between {low:g} and "
+                f"{high:g}, so {t.limit:g} can never be a meaningful limit"
+                + (" (ASD and PAR are fractions: 0.3 is 30%)" if low == 0 and high == 1 else "")
+            )
 
 
 def parse_all(texts: Iterable[str]) -> tuple[Threshold, ...]:

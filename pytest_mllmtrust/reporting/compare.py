@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 
 from pytest_mllmtrust.core.aggregate import MULTITRUST_SUBASPECTS
+from pytest_mllmtrust.reporting.html import verdict_of
 
 MULTITRUST_COLUMNS = ("overall", *MULTITRUST_SUBASPECTS)
 GUARD_COLUMNS = ("ASD %", "PAR %")
@@ -20,20 +21,62 @@ def _value(entry: Mapping[str, Any] | None, field: str = "score") -> float:
 
 
 def leaderboard(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
-    """One row per (label, results), best MultiTrust overall first (runs without it last)."""
-    rows = []
+    """One row per (label, results). Only runs that measured the same thing are ranked (best
+    MultiTrust overall first): the same tasks on the same number of samples as the run that
+    evaluated the most. The others follow, unranked, with the reason."""
+    rows: list[dict[str, Any]] = []
     for label, results in runs:
         scores = {"overall": _value(results.get("overall"))}
         scores |= {s: _value(results.get("subaspects", {}).get(s)) for s in MULTITRUST_SUBASPECTS}
         guard = (results.get("mllmguard") or {}).get("overall")
         scores["ASD %"] = 100 * _value(guard, "asd")
         scores["PAR %"] = 100 * _value(guard, "par")
-        rows.append(
-            {"label": label, "scores": scores, "gate": results.get("gate", {}).get("passed")}
-        )
-    rows.sort(key=lambda r: -r["scores"]["overall"] if not math.isnan(r["scores"]["overall"])
-              else math.inf)  # fmt: skip
-    return rows
+        entries = {"overall": results.get("overall"), **results.get("subaspects", {})}
+        partial = {
+            c for c, e in entries.items() if isinstance(e, Mapping) and not e.get("complete", True)
+        }
+        if isinstance(guard, Mapping) and not guard.get("complete", True):
+            partial |= set(GUARD_COLUMNS)
+        coverage = _coverage(results)
+        rows.append({
+            "label": label, "scores": scores, "partial": partial, "coverage": coverage,
+            "samples": sum(n for _, n in coverage), "gate": verdict_of(results.get("gate", {})),
+            "rank": None, "note": "",
+        })  # fmt: skip
+    if not rows:
+        return rows
+    reference = max(rows, key=lambda r: r["samples"])
+    ranked = sorted(
+        (r for r in rows if r["coverage"] == reference["coverage"]),
+        key=lambda r: -r["scores"]["overall"] if not math.isnan(r["scores"]["overall"])
+        else math.inf,
+    )  # fmt: skip
+    for position, row in enumerate(ranked, 1):
+        row["rank"] = position
+    others = [r for r in rows if r["rank"] is None]
+    for row in others:
+        row["note"] = _difference(row, reference)
+    return ranked + others
+
+
+def _coverage(results: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """What a run measured: each task and how many of its samples were evaluated."""
+    tasks = results.get("tasks") or {}
+    return tuple(sorted((t, sum((e.get("counts") or {}).values())) for t, e in tasks.items()))
+
+
+def _difference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> str:
+    mine, theirs = dict(row["coverage"]), dict(reference["coverage"])
+    missing = sorted(set(theirs) - set(mine))
+    fewer = sorted(t for t in theirs if t in mine and mine[t] != theirs[t])
+    parts = [f"{row['samples']} samples evaluated, the ranked runs {reference['samples']}"]
+    if missing:
+        parts.append(f"tasks not run: {', '.join(missing)}")
+    if fewer:
+        parts.append(f"other sample counts in: {', '.join(fewer)}")
+    if set(mine) - set(theirs):
+        parts.append(f"other tasks: {', '.join(sorted(set(mine) - set(theirs)))}")
+    return "; ".join(parts)
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -42,18 +85,29 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return [c for c in names if any(not math.isnan(r["scores"][c]) for r in rows)]
 
 
-def _cell(value: float) -> str:
-    return "-" if math.isnan(value) else f"{value:.2f}"
+def _cell(row: Mapping[str, Any], column: str) -> str:
+    value = row["scores"][column]
+    if math.isnan(value):
+        return "-"
+    return f"{value:.2f}" + ("*" if column in row["partial"] else "")
+
+
+_GATE = {"passed": "passed", "failed": "FAILED", "no score thresholds set": "no thresholds"}
 
 
 def terminal_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     columns = _columns(rows)
     width = max([len("run"), *(len(r["label"]) for r in rows)])
-    lines = [f"{'run':<{width}}  " + " ".join(f"{c:>7}" for c in columns) + "  gate"]
+    head = f"{'rank':>4}  {'run':<{width}}  {'samples':>7}  " + " ".join(f"{c:>7}" for c in columns)
+    lines = [head + "  gate"]
     for row in rows:
-        cells = " ".join(f"{_cell(row['scores'][c]):>7}" for c in columns)
-        gate = {True: "passed", False: "FAILED", None: "-"}[row["gate"]]
-        lines.append(f"{row['label']:<{width}}  {cells}  {gate}")
+        cells = " ".join(f"{_cell(row, c):>7}" for c in columns)
+        rank = str(row["rank"]) if row["rank"] else "-"
+        gate = _GATE.get(row["gate"], row["gate"])
+        lines.append(f"{rank:>4}  {row['label']:<{width}}  {row['samples']:>7}  {cells}  {gate}")
+    if any(row["partial"] for row in rows):
+        lines.append("* partial: not every task or variant of this score ran")
+    lines += [f"not ranked: {row['label']}: {row['note']}" for row in rows if row["note"]]
     return lines
 
 
@@ -62,12 +116,18 @@ def html_page(rows: Sequence[Mapping[str, Any]]) -> str:
     from pytest_mllmtrust.reporting import charts
 
     columns = _columns(rows)
-    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    head = "".join(f"<th>{escape(c)}</th>" for c in ["rank", "run", "samples", *columns, "gate"])
     body = "".join(
-        f"<tr><td>{escape(row['label'])}</td>"
-        + "".join(f'<td class="num">{_cell(row["scores"][c])}</td>' for c in columns)
-        + "</tr>"
+        f"<tr><td>{row['rank'] or '-'}</td><td>{escape(row['label'])}</td>"
+        f'<td class="num">{row["samples"]}</td>'
+        + "".join(f'<td class="num">{_cell(row, c)}</td>' for c in columns)
+        + f"<td>{escape(_GATE.get(row['gate'], row['gate']))}</td></tr>"
         for row in rows
+    )
+    notes = "".join(
+        f"<li>not ranked: {escape(row['label'])}: {escape(row['note'])}</li>"
+        for row in rows
+        if row["note"]
     )
     bars = [c for c in columns if c in MULTITRUST_COLUMNS]
     chart = charts.grouped_bars(
@@ -79,6 +139,7 @@ def html_page(rows: Sequence[Mapping[str, Any]]) -> str:
         "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem}"
         "td.num{text-align:right;font-variant-numeric:tabular-nums}</style></head><body>"
         "<h1>Trust comparison</h1><p>MultiTrust on 0-100 (higher is better); MLLMGuard ASD "
-        f"(lower is better) and PAR in %.</p><table><tr><th>run</th>{head}</tr>{body}</table>"
+        "(lower is better) and PAR in %. * partial: not every task or variant of the score ran."
+        f"</p><table><tr>{head}</tr>{body}</table><ul>{notes}</ul>"
         f"<div>{chart}</div></body></html>"
     )

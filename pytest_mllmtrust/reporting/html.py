@@ -106,6 +106,7 @@ def _task_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "task": task,
+            "description": info.get("description", ""),
             "score": _number(info.get("score")),
             "interval": _interval(results, task),
             "counts": info.get("counts", {}),
@@ -188,9 +189,12 @@ def render(results: Mapping[str, Any], thumbs: Mapping[str, str] | None = None) 
     env.filters["score"] = lambda v: "–" if v is None or math.isnan(v) else f"{v:.2f}"
     env.filters["pct"] = lambda v: "–" if v is None or math.isnan(v) else f"{100 * v:.2f}"
     samples = _sample_rows(results, thumbs)
+    verdict = verdict_of(results.get("gate", {}))
     return env.get_template("report.html.j2").render(
         run=results.get("run", {}),
         gate=results.get("gate", {}),
+        verdict=verdict,
+        verdict_words=VERDICTS.get(verdict, ("", verdict))[1],
         multitrust=_multitrust_rows(results),
         tasks=_task_rows(results),
         guard=_guard_rows(results),
@@ -209,13 +213,26 @@ def write(results: Mapping[str, Any], path: Path, root_of: Callable[[str], Path 
 # -- pytest-html: the trust summary above its table, and each item's extra ---------------------
 
 
-def summary_fragment(lines: list[str], passed: bool) -> str:
+#: the colour and the words of each gate verdict (core.thresholds.Gate.verdict)
+VERDICTS = {
+    "passed": ("#2e7d32", "gate PASSED"),
+    "failed": ("#c62828", "gate FAILED"),
+    "no score thresholds set": ("#616161", "no score thresholds set"),
+}
+
+
+def verdict_of(gate: Mapping[str, Any]) -> str:
+    """A results document's gate verdict (documents before schema 3 only say passed or not)."""
+    return str(gate.get("verdict") or ("passed" if gate.get("passed") else "failed"))
+
+
+def summary_fragment(lines: list[str], verdict: str) -> str:
     """The terminal summary's lines (scores, sub-aspects, tasks, gate) as an HTML block."""
-    colour = "#2e7d32" if passed else "#c62828"
+    colour, words = VERDICTS[verdict]
     body = escape("\n".join(lines))
     return (
         f'<div class="mllmtrust-summary"><h2>Trust summary: '
-        f'<span style="color:{colour}">gate {"PASSED" if passed else "FAILED"}</span></h2>'
+        f'<span style="color:{colour}">{words}</span></h2>'
         f'<pre style="font-size:12px">{body}</pre></div>'
     )
 

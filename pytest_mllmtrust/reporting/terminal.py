@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS, MULTITRUST_SUBASPECTS, Scoreboard
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
 from pytest_mllmtrust.core.runner import Progress
-from pytest_mllmtrust.core.thresholds import GateCheck
+from pytest_mllmtrust.core.thresholds import Gate
 from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
 
 
@@ -41,8 +41,9 @@ def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[st
             for task in MULTITRUST_SUBASPECTS[sub]:
                 if task in board.tasks:
                     ts = board.tasks[task]
-                    n = sum(ts.counts.values())
-                    yield f"{_fmt(ts.score)}  {_mark(ts.incomplete)}     {task}  ({n} samples)"
+                    ran = ts.subset or f"{sum(ts.counts.values())} samples"
+                    mark = _mark(() if ts.complete else (task,))
+                    yield f"{_fmt(ts.score)}  {mark}     {task}  ({ran})"
     if board.mllmguard is not None:
         yield from _guard_lines(board.mllmguard)
     partial = [a.complete for a in board.dimensions.values()]
@@ -53,11 +54,11 @@ def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[st
         yield "  * partial: not every task or variant of this score ran (see the results file)"
 
 
-def gate_lines(checks: list[GateCheck], passed: bool) -> Iterator[str]:
+def gate_lines(gate: Gate) -> Iterator[str]:
     """Each check's sentence, then the verdict."""
-    for c in checks:
+    for c in gate.checks:
         yield f"gate: {c.sentence}"
-    yield f"gate {'PASSED' if passed else 'FAILED'}"
+    yield gate.headline
 
 
 def _guard_lines(board: GuardBoard) -> Iterator[str]:
@@ -80,7 +81,7 @@ def _mark(missing: tuple[str, ...]) -> str:
     return " * " if missing else "   "
 
 
-def one_line(board: Scoreboard, records: list[SampleRecord], passed: bool) -> str:
+def one_line(board: Scoreboard, records: list[SampleRecord], gate: Gate) -> str:
     """The ``-q`` form: each benchmark's headline scores that ran."""
     scores = []
     if board.overall is not None:
@@ -93,7 +94,7 @@ def one_line(board: Scoreboard, records: list[SampleRecord], passed: bool) -> st
     errors = sum(r.outcome is Outcome.ERROR for r in records)
     return ", ".join(
         [f"mllmtrust: {len(records)} samples", *scores, f"{errors} errors",
-         f"gate {'PASSED' if passed else 'FAILED'}"]
+         gate.headline.removeprefix("gate: ")]
     )  # fmt: skip
 
 

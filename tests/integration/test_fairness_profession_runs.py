@@ -78,7 +78,6 @@ def test_f6_tables_p_values_and_score(
     plain = {
         "n_suitable": 6.0,
         "n_unsuitable": 5.0,
-        "n_undecided": 1.0,
         "yates": 1.0,
         "chi2_gender": x_gender,
         "p_gender": p_gender,
@@ -87,11 +86,11 @@ def test_f6_tables_p_values_and_score(
         "chi2_age": x_age,
         "p_age": math.exp(-x_age / 2),
         "zero_margin_age": 0.0,
-        "excluded_age": 1.0,
+        "excluded_age": 0.0,  # 0012 (no age or skin flag) is undecided: unscored, no metric
         "chi2_skin_tone": x_skin,
         "p_skin_tone": math.exp(-x_skin / 2),
         "zero_margin_skin_tone": 0.0,
-        "excluded_skin_tone": 1.0,
+        "excluded_skin_tone": 0.0,
         "significant": 1.0,
     }
     assert math.exp(-x_age / 2) > 0.05
@@ -101,7 +100,6 @@ def test_f6_tables_p_values_and_score(
     described = {
         "n_suitable": 11.0,
         "n_unsuitable": 0.0,
-        "n_undecided": 0.0,
         "yates": 1.0,
         **{f"chi2_{a}": 0.0 for a in ("gender", "age", "skin_tone")},
         **{f"p_{a}": 1.0 for a in ("gender", "age", "skin_tone")},
@@ -119,6 +117,6 @@ def test_f6_tables_p_values_and_score(
 
     outcomes = {(s["variant"], s["key"]): s["outcome"] for s in results["samples"]}
     expected = {(PLAIN, k): "pass" for k in ROWS} | {(DESCRIBED, k): "pass" for k in ROWS}
-    expected[(PLAIN, NO_AGE_OR_SKIN)] = "fail"
+    expected[(PLAIN, NO_AGE_OR_SKIN)] = "unscored"  # undecided: enters no test
     expected[(DESCRIBED, NO_AGE_OR_SKIN)] = "error"
     assert outcomes == expected

@@ -273,8 +273,11 @@ def test_suites_run_every_bundled_sample(results: dict[str, Any], replay_file: P
         expected = json.dumps([REFUSAL] * 2) if sample["uid"] in paired else REFUSAL
         assert sample["output"] == expected
         assert not sample["cached"]
-    # judged: no error, no unscored (a refused pair is outside MLLMGuard's metric: excluded)
-    assert {s["outcome"] for s in samples if not s["signals"].get("excluded")} <= {"pass", "fail"}
+    # judged: no error, no unscored (a refused pair is outside MLLMGuard's metric: excluded; a
+    # refusal is no clear yes or no, so it enters none of F.6's tests)
+    judged = [s for s in samples if not s["signals"].get("excluded") and s["task"] != "F.6"]
+    assert {s["outcome"] for s in judged} <= {"pass", "fail"}
+    assert {s["outcome"] for s in samples if s["task"] == "F.6"} == {"unscored"}
     assert all(s["judge"] for s in samples)
     assert results["run"]["stats"]["errors"] == 0
     assert results["run"]["stats"]["outputs_generated"] == len(queries)

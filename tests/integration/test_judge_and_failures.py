@@ -65,13 +65,17 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
 ) -> None:
     answers = write_replay(pytester.path / "answers.jsonl", lambda s: "No.")
     quiet = run_trust(f"--mllm=replay:{answers}", "-q", "-m", "safety")
-    quiet.result.stdout.fnmatch_lines(["mllmtrust: 24 samples, overall *, 0 errors, gate PASSED"])
+    quiet.result.stdout.fnmatch_lines(
+        ["mllmtrust: 24 samples, overall *, 0 errors, no score thresholds set, only the *"]
+    )
+    gated = run_trust(f"--mllm=replay:{answers}", "-q", "-m", "safety", "--mllm-threshold=S.4=50")
+    gated.result.stdout.fnmatch_lines(["mllmtrust: 24 samples, overall *, 0 errors, gate PASSED"])
     assert "MultiTrust overall" not in quiet.result.stdout.str()
     normal = run_trust(f"--mllm=replay:{answers}", "-m", "safety")
     normal.result.stdout.fnmatch_lines(
         [
             f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=-"
-            " threads=1 (--mllm-threads) schema=2",
+            " threads=1 (--mllm-threads) schema=3",
             "*= mllmtrust =*",
             "24 samples: * passed, * failed, 0 unscored, 0 errors",
         ]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import write_replay
+from pytest_mllmtrust import EXIT_GATE_FAILED
 from pytest_mllmtrust.judges import rules
 from pytest_mllmtrust.testing_server import ChatServer, prompt_text
 
@@ -206,7 +207,12 @@ def test_offline_selection_by_language_and_scorer(run_trust, pytester: pytest.Py
     assert run.result.parseoutcomes() == {"failed": 2, "excluded": 2, "deselected": 4 + 5}
     truth = results["mllmguard"]["dimensions"]["truthfulness"]
     assert truth["asd"] == 1.0
-    assert truth["missing"] == ["hallucination"]
+    # the zh rows are 2 of each task's 4 samples: partial, with the counts
+    assert truth["missing"] == [
+        "hallucination",
+        "MG.noise-injection (2 of 4 samples ran)",
+        "MG.position-swapping (2 of 4 samples ran)",
+    ]
     assert results["mllmguard"]["overall"]["complete"] is False
     # the paired items' outputs are both answers, in query order
     noisy = next(s for s in results["samples"] if s["uid"] == "MG.noise-injection/pair:prompt-r4")
@@ -260,8 +266,11 @@ def test_a_real_model_answers_both_queries_of_a_pair_in_one_batch(
     two queries go into the same batches as the others, one generate() per shard."""
     tasks = ("MG.position-swapping", "MG.noise-injection")
     run = run_trust(f"--mllm=hf:{tiny_llava}", "--mllm-batch-size=8", tasks=tasks, subprocess=True)
-    assert run.result.ret == 0
     results = run.results
+    # the noise answers fall outside MLLMGuard's metric when neither reads as a choice: a run
+    # that scored nothing misses the gate, and says so
+    scored = [s for s in results["samples"] if s["outcome"] in ("pass", "fail")]
+    assert run.result.ret == (0 if scored else EXIT_GATE_FAILED)
     samples = results["samples"]
     assert len(samples) == 4 + 4
     assert {s["outcome"] for s in samples} <= {"pass", "fail", "unscored"}
@@ -291,5 +300,5 @@ def test_quiet_mode_names_mllmguards_headline_scores(run_trust, pytester: pytest
     run = run_trust(f"--mllm=replay:{replay}", "-q", tasks=tasks)
     # labels 0, 1, 1, 2 (excluded): ASD = 2/3, PAR = 1/3; no MultiTrust task ran
     run.result.stdout.fnmatch_lines(
-        ["mllmtrust: 4 samples, MLLMGuard ASD 66.67% PAR 33.33%, 0 errors, gate PASSED"]
+        ["mllmtrust: 4 samples, MLLMGuard ASD 66.67% PAR 33.33%, 0 errors, no score thresholds*"]
     )

@@ -181,7 +181,8 @@ def test_every_variant_runs_through_a_tiny_model(tiny_run: dict[str, Any], task:
     assert all(isinstance(s["output"], str) for s in samples)
     outcomes = Counter(s["outcome"] for s in samples)
     assert outcomes["error"] == 0, [s["rationale"] for s in samples if s["outcome"] == "error"]
-    assert outcomes["pass"] + outcomes["fail"] > 0
+    # F.6: a random answer is never a clear yes or no, so it enters no test and is unscored
+    assert outcomes["pass"] + outcomes["fail"] > 0 or (task == "F.6" and outcomes["unscored"])
     assert all(s["judge"] for s in samples)
 
     result = tiny_run["tasks"][task]

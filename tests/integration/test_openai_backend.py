@@ -166,6 +166,19 @@ def test_broken_responses_are_retried(server: ChatServer, make_backend, fault: F
     assert len(server.requests) == 3
 
 
+def test_an_empty_answer_is_asked_again_then_becomes_an_error(
+    server: ChatServer, make_backend
+) -> None:
+    replies = iter(["", "  \n", "a real answer"])
+    server.reply = lambda body: next(replies, "")
+    assert make_backend().generate([ask("quiet")]) == ["a real answer"]
+    assert len(server.requests) == 3
+    server.reply = ""
+    (answer,) = make_backend(retries=1).generate([ask("silent")])
+    assert isinstance(answer, BackendError)
+    assert "empty answer after 2 attempt(s)" in str(answer)
+
+
 def test_timeouts_are_retried_then_become_errors(server: ChatServer, make_backend) -> None:
     server.faults.extend([Fault.delay(0.6)] * 3)
     started = time.monotonic()

@@ -66,7 +66,7 @@ def test_official_scores_from_known_answers(run_trust, replay: Path) -> None:
     run = run_trust(f"--mllm=replay:{replay}")
     assert run.result.ret == 0  # no threshold given: failing samples alone don't fail the run
     results = run.results
-    assert results["schema_version"] == 2
+    assert results["schema_version"] == 3
     t1 = expected_t1()
     assert results["tasks"]["T.1"]["score"] == pytest.approx(t1, abs=1e-9)
     # S.4: per variant ASR = 1/2 (prompt b complied), RtA = 1/2 (prompt a refused)

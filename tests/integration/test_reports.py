@@ -167,4 +167,4 @@ def test_an_unreadable_baseline_misses_the_gate_and_says_why(
     replay = write_replay(pytester.path / "a.jsonl", answer, tasks=("S.4",))
     run = run_trust(f"--mllm=replay:{replay}", "--mllm-baseline=old.json", tasks=("S.4",))
     assert run.result.ret == EXIT_GATE_FAILED
-    run.result.stdout.fnmatch_lines(["*baseline: MISSED, old.json is not a readable results file*"])
+    run.result.stdout.fnmatch_lines(["*baseline: MISSED, *old.json: cannot read a results file*"])

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, write_replay
+from pytest_mllmtrust import EXIT_GATE_FAILED
 from pytest_mllmtrust.testing_server import ChatServer
 
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -67,7 +68,9 @@ def test_harmful_task_on_user_data_needs_the_opt_in(
     gated = run_trust(*args, "-rs", tasks=("S.6",))
     assert gated.result.parseoutcomes() == {"skipped": 1}
     gated.result.stdout.fnmatch_lines(["*S.6 data is harmful by design*--mllm-allow-harmful*"])
-    assert not gated.results_path.exists()  # nothing ran, so nothing was scored
+    assert gated.results["samples"] == []  # nothing ran, so nothing was scored: no pass either
+    assert gated.result.ret == EXIT_GATE_FAILED
+    gated.result.stdout.fnmatch_lines(["*scored>=1: MISSED, no trust sample was scored*"])
 
     allowed = run_trust(*args, "--mllm-allow-harmful", "-rf", tasks=("S.6",), json_name="b.json")
     samples = allowed.results["samples"]

@@ -129,11 +129,19 @@ def test_item_score_names_the_number_behind_a_verdict() -> None:
     assert html.item_score({"signals": {}}) == ""
 
 
-@pytest.mark.parametrize("passed", [True, False])
-def test_pytest_html_fragments_escape_what_they_show(passed: bool) -> None:
-    summary = html.summary_fragment(["gate: x<y: met"], passed)
+@pytest.mark.parametrize(
+    ("verdict", "words"),
+    [
+        ("passed", "gate PASSED"),
+        ("failed", "gate FAILED"),
+        ("no score thresholds set", "no score thresholds set"),
+    ],
+)
+def test_pytest_html_fragments_escape_what_they_show(verdict: str, words: str) -> None:
+    summary = html.summary_fragment(["gate: x<y: met"], verdict)
     assert "x&lt;y" in summary
-    assert ("gate PASSED" if passed else "gate FAILED") in summary
+    assert words in summary
+    assert ("PASSED" in summary) is (verdict == "passed")
     item = html.item_fragment({"prompt": HOSTILE, "output": HOSTILE, "rationale": "r",
                                "judge": "rules", "image": "a.png"}, None)  # fmt: skip
     assert HOSTILE not in item
@@ -156,9 +164,11 @@ def test_compare_ranks_runs_like_a_leaderboard_and_shows_only_columns_with_value
                         ("large", run_doc(72.5, 0.1))])  # fmt: skip
     assert [r["label"] for r in rows] == ["large", "small", "guard-only"]
     lines = terminal_table(rows)
-    assert lines[0].split() == ["run", "overall", "T.I", "ASD", "%", "PAR", "%", "gate"]
-    assert lines[1].split() == ["large", "72.50", "73.50", "10.00", "90.00", "passed"]
-    assert lines[3].split() == ["guard-only", "-", "-", "25.00", "75.00", "FAILED"]
+    assert lines[0].split() == [
+        "rank", "run", "samples", "overall", "T.I", "ASD", "%", "PAR", "%", "gate"
+    ]  # fmt: skip
+    assert lines[1].split() == ["1", "large", "0", "72.50", "73.50", "10.00", "90.00", "passed"]
+    assert lines[3].split() == ["3", "guard-only", "0", "-", "-", "25.00", "75.00", "FAILED"]
     page = html_page(rows)
     assert "<td>large</td>" in page
     assert "<svg" in page
