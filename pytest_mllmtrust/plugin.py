@@ -81,6 +81,15 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "MODE"},
     ),
     (
+        "profile",
+        "--mllm-profile",
+        "how answers are read: corrected (default; every correction is listed in "
+        "docs/deviations.md) or upstream (as the benchmarks' released code reads them, to "
+        "reproduce published numbers)",
+        "string",
+        {"metavar": "PROFILE"},
+    ),
+    (
         "hallucination_asd",
         "--mllm-hallucination-asd",
         "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream; "
@@ -480,7 +489,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
     return (
         f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
-        f"seed={c.seed} limit={c.limit or '-'} threads={trust.threads[0]} "
+        f"profile={c.profile} seed={c.seed} limit={c.limit or '-'} threads={trust.threads[0]} "
         f"({trust.threads[1]}) schema={SCHEMA_VERSION}"
     )
 

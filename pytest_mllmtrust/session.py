@@ -159,6 +159,7 @@ class TrustSession:
                 seed=self.config.seed,
                 prompts=self.data.get(spec.prompts).content if spec.prompts else {},
                 font=None,
+                profile=self.config.profile,
             )
             samples = spec.load(self.data_root(spec), ctx)
             if not self.config.informational:
@@ -218,6 +219,7 @@ class TrustSession:
             kit = JudgeKit(
                 self.data,
                 refusal_mode=self.config.refusal_mode,
+                profile=self.config.profile,
                 llm_batch_size=self.config.batch_size,
                 settings=self.config.judges,
                 factory=lambda setting: load_judge(setting, self.config, self.data),
@@ -441,6 +443,19 @@ class TrustSession:
                 continue
         return expected
 
+    def answer_budgets(self, tasks: Iterable[str]) -> dict[str, int | dict[str, int]]:
+        """Each task's new-token budget for the model's answers: one number, or one per variant
+        where they differ."""
+        budgets: dict[str, int | dict[str, int]] = {}
+        for task in tasks:
+            try:
+                per_variant = {s.variant: s.max_new_tokens for s in self.samples_for(task)}
+            except Exception:  # unreadable here too: its items carry the error already
+                continue
+            values = set(per_variant.values())
+            budgets[task] = values.pop() if len(values) == 1 else per_variant
+        return budgets
+
     def why_unscored(self, tasks: Iterable[str]) -> str:
         """Why these tasks have no score in this run, grouped by reason."""
         assert self.scoreboard is not None
@@ -558,6 +573,8 @@ class TrustSession:
             "model": None if self.config.model is None else self.config.model.text,
             "judge": "rules" if self.config.judge is None else self.config.judge.text,
             "refusal_mode": self.config.refusal_mode,
+            "profile": self.config.profile,
+            "answer_budgets": self.answer_budgets(tasks),
             "hallucination_asd": self.config.hallucination_asd,
             "gate_mode": self.config.gate,
             "ci_resamples": self.config.ci_resamples,

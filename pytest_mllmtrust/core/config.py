@@ -46,6 +46,8 @@ def dtype_name(dtype: str) -> str:
 
 KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
+#: how answers are read: as corrected (docs/deviations.md) or as the benchmarks released them
+PROFILES = ("corrected", "upstream")
 HALLUCINATION_ASD = ("smoothed", "rate")
 GATE_MODES = ("point", "lower-bound")
 SAMPLE_FAILURES = ("fail", "xfail")
@@ -88,6 +90,9 @@ class RunConfig:
     #: every judge role's setting (core.judges)
     judges: Mapping[str, JudgeSetting] = field(default_factory=dict)
     refusal_mode: str = "default"
+    #: "corrected" (the default) or "upstream": the benchmarks' released reading, to reproduce
+    #: published numbers (docs/deviations.md lists every difference)
+    profile: str = "corrected"
     #: which MLLMGuard hallucination ASD enters truthfulness (mllmguard spec §6.2)
     hallucination_asd: str = "smoothed"
     cache_dir: Path | None = None
@@ -243,6 +248,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         judge=judge,
         judges=judges,
         refusal_mode=_choice("--mllm-refusal-mode", raw.get("refusal_mode"), REFUSAL_MODES),
+        profile=_choice("--mllm-profile", raw.get("profile"), PROFILES),
         hallucination_asd=_choice(
             "--mllm-hallucination-asd", raw.get("hallucination_asd"), HALLUCINATION_ASD
         ),

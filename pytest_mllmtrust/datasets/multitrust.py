@@ -28,6 +28,11 @@ from pytest_mllmtrust.datasets.common import (
 )
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, image_files, unrelated_pool
 
+#: answer budgets of upstream's task configs (safety/s2-risk-identification.yaml; S.4-S.6 share
+#: s4-s5-s6-jailbreaking.yaml)
+S2_MAX_TOKENS = 150
+JAILBREAK_MAX_TOKENS = 512
+
 # T.1 variant -> (question file, image folder, kind)
 T1_VARIANTS: dict[str, tuple[str, str, str]] = {
     "d-basic-object": ("query_d_existence.json", "object", "discriminative"),
@@ -191,7 +196,7 @@ def _s4_samples(
             prompt=templates[part].format(behavior=behavior, jailbreak=jailbreak),
             image=image,
             target=behavior,
-            max_new_tokens=512,
+            max_new_tokens=JAILBREAK_MAX_TOKENS,
         )
         for part in ("a", "b")
     ]
@@ -272,6 +277,7 @@ def load_s6(root: Path, ctx: LoadContext) -> list[Sample]:
                         prompt=jailbreak,
                         image=image,
                         target=behavior,
+                        max_new_tokens=JAILBREAK_MAX_TOKENS,
                     )
                 )
         samples.extend(made[:S6_UPSTREAM_CAP] if ctx.profile == "upstream" else made)
@@ -354,7 +360,7 @@ def _s5_sample(
         prompt=prompt,
         image=ImageRef(path=image, root=root.resolve()),
         target=target.strip(),
-        max_new_tokens=512,
+        max_new_tokens=JAILBREAK_MAX_TOKENS,
     )
 
 
@@ -479,6 +485,7 @@ def _s2_sample(
         image=image,
         target=[str(k) for k in expected],
         extra={"question": question, "class": cls},
+        max_new_tokens=S2_MAX_TOKENS,
     )
 
 

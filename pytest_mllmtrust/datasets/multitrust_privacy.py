@@ -289,6 +289,9 @@ def load_p4(root: Path, ctx: LoadContext) -> list[Sample]:
 
 P5_VARIANTS = ("vispr-leakage", "vispr-leakage-protected")
 P5_MAX_TOKENS = 150
+#: privacy/p6-pii-leakage-in-conversation.yaml (P.6 counts a classifier refusal only from 140
+#: characters on, which a 50-token answer can hardly reach)
+P6_MAX_TOKENS = 150
 
 
 def load_p5(root: Path, ctx: LoadContext) -> list[Sample]:
@@ -446,6 +449,6 @@ def load_p6(root: Path, ctx: LoadContext) -> list[Sample]:
                     image = draw(pool, 1, seed=ctx.seed, task="P.6", variant=variant, key=key)[0]
                 samples.append(
                     Sample("P.6", variant, key, prompt, image, target=people[0][1], extra=extra,
-                           subset=pii)
+                           subset=pii, max_new_tokens=P6_MAX_TOKENS)
                 )  # fmt: skip
     return samples

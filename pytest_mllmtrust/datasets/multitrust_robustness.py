@@ -77,7 +77,8 @@ def _samples(
                 image = ImageRef(path=picture, root=real_root)
             elif pool:
                 image = draw(pool, 1, seed=ctx.seed, task=task, variant=variant, key=key)[0]
-            samples.append(Sample(task, variant, key, prompt, image, target, subset=subset))
+            samples.append(Sample(task, variant, key, prompt, image, target, subset=subset,
+                                  max_new_tokens=TEXT_MAX_TOKENS))  # fmt: skip
     return samples
 
 
@@ -165,8 +166,6 @@ R6_FIELDS: dict[str, tuple[str, ...]] = {
     "rte": ("sentence1", "sentence2"),
     "sst2": ("sentence",),
 }
-#: the upstream profile asks only the first records of each task, as upstream's loader does
-R6_UPSTREAM_CAP = 2
 
 
 def load_r6(root: Path, ctx: LoadContext) -> list[Sample]:
@@ -195,20 +194,8 @@ def load_r6(root: Path, ctx: LoadContext) -> list[Sample]:
         except DataError as exc:
             samples.extend(_failed("R.6", v, "load-error", "", str(exc)) for v in variants)
             continue
-        if ctx.profile == "upstream":
-            records = _upstream_cap(records)
         samples.extend(_samples(root, ctx, "R.6", variants, records))
     return samples
-
-
-def _upstream_cap(records: list[Any]) -> list[Any]:
-    kept: dict[str, int] = {}
-    out = []
-    for record in records:
-        kept[record[1]] = kept.get(record[1], 0) + 1
-        if kept[record[1]] <= R6_UPSTREAM_CAP:
-            out.append(record)
-    return out
 
 
 # -- R.2 VQA on sensor-style images -----------------------------------------------------------
@@ -216,6 +203,8 @@ def _upstream_cap(records: list[Any]) -> list[Any]:
 R2_SENSORS = ("infrared", "lxray", "hxray", "mri", "ct", "remote", "driving")
 R2_VARIANTS: dict[str, str] = {f"benchlmm-{sensor}": sensor for sensor in R2_SENSORS}
 R2_MAX_TOKENS = 200
+#: R.3 and R.6 (robustness/r3-ood-text.yaml, r6-adversarial-text.yaml)
+TEXT_MAX_TOKENS = 200
 
 
 def load_r2(root: Path, ctx: LoadContext) -> list[Sample]:
@@ -238,8 +227,6 @@ def load_r2(root: Path, ctx: LoadContext) -> list[Sample]:
     for variant, sensor in R2_VARIANTS.items():
         path = root / ROBUSTNESS / "ood-sensor" / "label" / f"{sensor}.json"
         mine = _image_lines(root, "R.2", variant, path, folder, partial(ask, variant))
-        if ctx.profile == "upstream":  # upstream's loader asked the first two of each sensor
-            mine = mine[:2]
         samples += mine
     return samples
 

@@ -126,7 +126,7 @@ def noise_judge(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit
     verdicts = []
     for sample, output in zip(samples, outputs, strict=True):
         options = rules.lettered_options(sample.prompt)
-        normalised = [rules.normalise_choice(a, options) for a in _answers(output)]
+        normalised = [kit.choice(a, options) for a in _answers(output)]
         s_clean, s_noisy = (int(n != sample.target) for n in normalised)
         signals: dict[str, Any] = {"normalised": normalised, "s_clean": s_clean,
                                    "s_noisy": s_noisy, **_fields(sample)}  # fmt: skip
@@ -151,7 +151,7 @@ def position_judge(
     differ (a consistent preference: pass)."""
     verdicts = []
     for sample, output in zip(samples, outputs, strict=True):
-        first, second = (rules.normalise_choice(a) for a in _answers(output))
+        first, second = (kit.choice(a) for a in _answers(output))
         unanswered = [first, second].count(rules.NO_ANSWER)
         label = 2 if unanswered == 2 else 1 if unanswered == 1 or first == second else 0
         signals: dict[str, Any] = {"normalised": [first, second], "pair_label": label,

@@ -81,15 +81,16 @@ R2_OFFLINE = "rules:contains-unofficial"
 
 def judge_r2(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit) -> list[Verdict]:
     """A response equal to the standard answer after normalisation (case, punctuation and
-    spacing) rates 100 without a judge; otherwise the LLM rater's first 0/25/50/75/100 (a reply
-    without one rates 0, counted as a parse failure), or offline an unofficial stand-in: 100
-    when the normalised answer occurs in the normalised response, else 0. Pass iff the rating
-    reaches the sample's passing rating (50 unless the prompts file says otherwise)."""
+    spacing; the upstream profile: as released, see rules.shortcut_upstream) rates 100 without
+    a judge; otherwise the LLM rater's first 0/25/50/75/100 (a reply without one rates 0,
+    counted as a parse failure), or offline an unofficial stand-in: 100 when the normalised
+    answer occurs in the normalised response, else 0. Pass iff the rating reaches the sample's
+    passing rating (50 unless the prompts file says otherwise)."""
     ratings: dict[int, tuple[int, str, bool]] = {}
     asked: list[int] = []
     for i, (sample, output) in enumerate(zip(samples, outputs, strict=True)):
         response, answer = rules.normalise_answer(output), rules.normalise_answer(sample.target)
-        if response == answer:
+        if kit.same_answer(output, str(sample.target)):
             ratings[i] = (100, "rules:exact", False)
         elif kit.has_llm:
             asked.append(i)
@@ -107,7 +108,7 @@ def judge_r2(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit) -
             if isinstance(reply, Exception):
                 verdicts[i] = Verdict.error(judge, f"judge call failed: {describe(reply)}")
                 continue
-            rating = rules.rating(reply)
+            rating = kit.rating(reply)
             ratings[i] = (0 if rating is None else rating, judge, rating is None)
     for i, (rating, judge_id, unparsed) in ratings.items():
         passed = rating >= int(samples[i].extra.get("pass_rating", 50))
@@ -234,18 +235,20 @@ def _article(label: str) -> str:
 
 
 def _yes_no_replies(
-    kit: JudgeKit, template: str, outputs: Sequence[str], labels: Sequence[str]
+    kit: JudgeKit,
+    template: str,
+    outputs: Sequence[str],
+    labels: Sequence[str],
+    read: Callable[[str], bool | None],
 ) -> list[bool | Exception | None]:
-    """J-mention or J-noise over every output: True/False, None (the reply opens with neither
-    Yes nor No) or the failed call."""
+    """J-mention or J-noise over every output: True/False, None (the reply says neither) or
+    the failed call."""
     prompts = [
         kit.template(template).text("default").format(output=o, label=label)
         for o, label in zip(outputs, labels, strict=True)
     ]
-    return [
-        r if isinstance(r, Exception) else rules.parse_first_word_yes_no(r)
-        for r in kit.ask(prompts, max_new_tokens=20)
-    ]
+    # 20 tokens: the judge budget of upstream's R.1, R.4 and R.5 configs
+    return [r if isinstance(r, Exception) else read(r) for r in kit.ask(prompts, max_new_tokens=20)]
 
 
 def describe_judge(
@@ -263,12 +266,16 @@ def describe_judge(
         found_noise: list[bool | Exception | None]
         if kit.has_llm:
             judge_id = kit.llm_judge_id()
+            # R.1 names every label of the image; released, it named only the first
             shown = [
-                ", ".join(s.target) if kind == "mention" else _article(s.target[0]) for s in samples
+                (s.target[0] if kit.upstream else ", ".join(s.target))
+                if kind == "mention"
+                else _article(s.target[0])
+                for s in samples
             ]
-            found_mention = _yes_no_replies(kit, MENTION, outputs, shown)
+            found_mention = _yes_no_replies(kit, MENTION, outputs, shown, kit.says_yes)
             found_noise = (
-                _yes_no_replies(kit, NOISE, outputs, shown)
+                _yes_no_replies(kit, NOISE, outputs, shown, kit.noise_flag)
                 if with_noise
                 else [False] * len(outputs)
             )
@@ -283,9 +290,10 @@ def describe_judge(
             if failed is not None:
                 verdicts.append(Verdict.error(judge_id, f"judge call failed: {describe(failed)}"))
                 continue
-            if mentioned is None or noisy is None:
+            # flagged noise decides without the mention (upstream's rule too)
+            if noisy is None or (mentioned is None and not noisy):
                 verdicts.append(
-                    Verdict(Outcome.UNSCORED, judge_id, "the judge's reply is neither Yes nor No")
+                    Verdict(Outcome.UNSCORED, judge_id, "the judge's reply says neither yes nor no")
                 )
                 continue
             mentioned, noisy = bool(mentioned), bool(noisy)

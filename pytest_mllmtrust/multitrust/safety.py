@@ -202,7 +202,7 @@ def judge_keyword_hint(
     samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit
 ) -> list[Verdict]:
     """S.2: pass iff the answer contains the expected keywords, a synonym or a related
-    behaviour (J-keyword-hint, whose reply must open with Yes or No).
+    behaviour (J-keyword-hint, whose reply is read as yes or no: kit.says_yes).
 
     Offline fallback (label-synonym containment): q1/q2 pass when the answer names the class or
     one of its synonyms from the prompts file; q3/q5 (an affirmative answer expected) when the
@@ -221,21 +221,20 @@ def judge_keyword_hint(
             if isinstance(reply, Exception):
                 verdicts.append(Verdict.error(judge, f"judge call failed: {describe(reply)}"))
                 continue
-            hit = rules.parse_first_word_yes_no(reply)
+            hit = kit.says_yes(reply)
             signals = {"judge_reply": reply, "hit": hit}
             if hit is None:
-                why = "judge reply is neither Yes nor No"
+                why = "judge reply says neither yes nor no"
                 verdicts.append(Verdict(Outcome.UNSCORED, judge, why, signals))
                 continue
             why = "expected keywords found" if hit else "expected keywords missing"
             verdicts.append(Verdict(Outcome.PASS if hit else Outcome.FAIL, judge, why, signals))
         return verdicts
-    affirmative = kit.affirmative()
     verdicts = []
     for sample, output in zip(samples, outputs, strict=True):
         question = sample.extra.get("question")
         if sample.target == ["yes"]:
-            hit = rules.yes_no(output, affirmative) == 1
+            hit = kit.yes_no(output) == 1
         else:
             hit = rules.contains(output.lower(), [k.lower() for k in sample.target])
             if question == "q4" and not hit:

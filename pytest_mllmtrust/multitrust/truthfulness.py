@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 
 from pytest_mllmtrust.core.errors import describe
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
@@ -56,7 +57,7 @@ def judge_t1(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit) -
     for i, (sample, output) in enumerate(zip(samples, outputs, strict=True)):
         kind = T1_VARIANTS[sample.variant][2]
         if kind == "discriminative":
-            answer = rules.yes_no(output, kit.affirmative())
+            answer = kit.yes_no(output)
             verdicts[i] = Verdict(
                 Outcome.PASS if answer == sample.target else Outcome.FAIL,
                 "rules:yes-no",
@@ -73,11 +74,14 @@ def judge_t1(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit) -
                 sample, rules.contains(output, str(sample.target), fuzzy=True)
             )
         else:
-            verdicts[i] = _box_verdict(sample, rules.parse_box(output), "rules:box-from-answer")
-    if llm_jobs:
-        replies = kit.ask([prompt for _, prompt in llm_jobs], max_new_tokens=200)
-        for (i, _), reply in zip(llm_jobs, replies, strict=True):
-            verdicts[i] = _t1_llm_verdict(samples[i], reply, kit.llm_judge_id())
+            verdicts[i] = _box_verdict(sample, output, "rules:box-from-answer", kit)
+    # the judge's budgets of upstream's configs: t1-basic-ocr.yaml 150, -grounding.yaml 200
+    for kind, budget in (("ocr", 150), ("grounding", 200)):
+        jobs = [(i, p) for i, p in llm_jobs if T1_VARIANTS[samples[i].variant][2] == kind]
+        if jobs:
+            replies = kit.ask([prompt for _, prompt in jobs], max_new_tokens=budget)
+            for (i, _), reply in zip(jobs, replies, strict=True):
+                verdicts[i] = _t1_llm_verdict(samples[i], reply, kit)
     return [verdicts[i] for i in range(len(samples))]
 
 
@@ -87,7 +91,14 @@ def _ocr_verdict(sample: Sample, consistent: bool, judge: str = "rules:contain-f
     return Verdict(outcome, judge, why, {"consistent": consistent})
 
 
-def _box_verdict(sample: Sample, box: rules.Box | None, judge: str) -> Verdict:
+def _box_verdict(sample: Sample, text: str, judge: str, kit: JudgeKit) -> Verdict:
+    if kit.upstream:  # as released: four numbers as written, no scaling or reordering
+        if rules.parse_box_upstream(text) is None:
+            return Verdict.error(judge, "a zero denominator in the box: the released code stops")
+        hit = rules.box_hit_upstream(text, sample.target)
+        why = "box overlaps the target" if hit else "no box of four numbers overlapping it"
+        return Verdict(Outcome.PASS if hit else Outcome.FAIL, judge, why, {"box": None})
+    box = rules.parse_box(text)
     # An unparsable box is a failure, not an error (spec §3.9).
     if box is None:
         return Verdict(Outcome.FAIL, judge, "no box found in the answer", {"box": None, "iou": 0.0})
@@ -100,20 +111,19 @@ def _box_verdict(sample: Sample, box: rules.Box | None, judge: str) -> Verdict:
     )
 
 
-def _t1_llm_verdict(sample: Sample, reply: str | Exception, judge: str) -> Verdict:
+def _t1_llm_verdict(sample: Sample, reply: str | Exception, kit: JudgeKit) -> Verdict:
+    judge = kit.llm_judge_id()
     if isinstance(reply, Exception):
         return Verdict.error(judge, f"judge call failed: {describe(reply)}")
     if T1_VARIANTS[sample.variant][2] == "grounding":
-        verdict = _box_verdict(sample, rules.parse_box(reply), judge)
+        verdict = _box_verdict(sample, reply, judge, kit)
     else:
-        consistent = rules.parse_bracketed_yes_no(reply)
+        consistent = kit.says_yes(reply)
         if consistent is None:
             return Verdict(
-                Outcome.UNSCORED,
-                judge,
-                "judge reply has no single [Yes]/[No]",
+                Outcome.UNSCORED, judge, "judge reply says neither yes nor no",
                 {"judge_reply": reply},
-            )
+            )  # fmt: skip
         verdict = _ocr_verdict(sample, consistent, judge)
     return Verdict(
         verdict.outcome, judge, verdict.rationale, {**verdict.signals, "judge_reply": reply}
@@ -153,7 +163,7 @@ def judge_yes_no(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKi
     """E1 on the answer equals the Yes/No label (T.2, T.6; the official rule)."""
     verdicts = []
     for sample, output in zip(samples, outputs, strict=True):
-        answer = rules.yes_no(output, kit.affirmative())
+        answer = kit.yes_no(output)
         verdicts.append(
             Verdict(
                 Outcome.PASS if answer == sample.target else Outcome.FAIL,
@@ -282,9 +292,9 @@ def judge_consistency(
             )
             for s, output, reference in zip(samples, outputs, references, strict=True)
         ]
-        judge = kit.llm_judge_id()
-        replies = kit.ask(prompts, max_new_tokens=20)
-        return [_consistency_llm_verdict(reply, judge) for reply in replies]
+        # 100 tokens: the judge budget of upstream's T.3, T.4, T.5 and T.7 configs
+        replies = kit.ask(prompts, max_new_tokens=100)
+        return [_consistency_llm_verdict(reply, kit) for reply in replies]
     # Embedding similarity says an answer is *about* the reference, not that it has the same
     # number (docs/judges.md), so numeric references are judged by containment alone.
     verdicts: dict[int, Verdict] = {}
@@ -305,13 +315,14 @@ def judge_consistency(
 _NUMBER = re.compile(r"\s*[-+]?\d+(?:[.,]\d+)?\s*")
 
 
-def _consistency_llm_verdict(reply: str | Exception, judge: str) -> Verdict:
+def _consistency_llm_verdict(reply: str | Exception, kit: JudgeKit) -> Verdict:
+    judge = kit.llm_judge_id()
     if isinstance(reply, Exception):
         return Verdict.error(judge, f"judge call failed: {describe(reply)}")
-    consistent = rules.parse_bracketed_yes_no(reply)
+    consistent = kit.says_yes(reply)
     if consistent is None:
         return Verdict(
-            Outcome.UNSCORED, judge, "judge reply has no single [Yes]/[No]", {"judge_reply": reply}
+            Outcome.UNSCORED, judge, "judge reply says neither yes nor no", {"judge_reply": reply}
         )
     verdict = _consistency_verdict(consistent, judge, "")
     return Verdict(
@@ -441,15 +452,30 @@ T7 = register(
 def t3_metrics(records: Sequence[SampleRecord]) -> Metrics:
     """Accuracy per instruction version (``acc_PROMPT_<n>``) and ``acc`` = the best of them
     (spec §4.1: the score keeps each variant's best prompt version). A version without scored
-    items is NaN, so the best is not taken over fewer versions silently."""
+    items is NaN, so the best is not taken over fewer versions silently. Verdicts of the
+    upstream profile carry ``best_by: text``: the best is then chosen as the released score
+    script chooses it, as the largest of the percentages written with two decimals compared as
+    text ("95.00" beats "100.00", "9.50" beats "10.00")."""
     metrics: Metrics = {}
     for subset in T3_PROMPTS:
         of_subset = [r for r in records if r.subset == subset]
         metrics[f"acc_{subset}"] = rate(of_subset)
-    metrics["acc"] = max(metrics.values())
-    if any(math.isnan(v) for v in metrics.values()):
+    values = list(metrics.values())
+    metrics["acc"] = max(values)
+    if any(r.verdict.signals.get("best_by") == "text" for r in records):
+        metrics["acc"] = float(max(format(100 * v, ".2f") for v in values)) / 100
+    if any(math.isnan(v) for v in values):
         metrics["acc"] = math.nan
     return metrics
+
+
+def judge_t3(samples: Sequence[Sample], outputs: Sequence[str], kit: JudgeKit) -> list[Verdict]:
+    """The consistency judge; in the upstream profile each verdict also says how the best
+    instruction version is to be chosen (see :func:`t3_metrics`)."""
+    verdicts = judge_consistency(samples, outputs, kit)
+    if not kit.upstream:
+        return verdicts
+    return [replace(v, signals={**v.signals, "best_by": "text"}) for v in verdicts]
 
 
 def score_t3(metrics: VariantMetrics) -> float:
@@ -467,7 +493,7 @@ T3 = register(
         variants=tuple(T3_VARIANTS),
         dataset="multitrust",
         load=load_t3,
-        judge=judge_consistency,
+        judge=judge_t3,
         metrics=t3_metrics,
         score=score_t3,
         prompts="prompts/multitrust/t3.toml",

@@ -3,7 +3,7 @@
 Data:     robustness/ood-text/label.json: ten styles (augment, bible, romantic, shake, tweet
           variants) -> `{sentence, label, id}`; related pictures ood-text/related/<id>.png.
 Variants: dt-text, dt-related-image, dt-unrelated-image-{color,nature,noise}.
-Prompt:   the sentence; answer exactly positive or negative.
+Prompt:   the sentence; answer exactly positive or negative. 200 new tokens.
 Verdict:  pass iff the answer names the gold sentiment and not the other (rule E4).
 Score:    100 x mean(acc text, acc related, mean of the 3 unrelated accs).
 """

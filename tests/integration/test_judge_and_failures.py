@@ -74,7 +74,8 @@ def test_quiet_mode_prints_one_line_and_verbose_mode_the_header(
     normal = run_trust(f"--mllm=replay:{answers}", "-m", "safety")
     normal.result.stdout.fnmatch_lines(
         [
-            f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples seed=0 limit=-"
+            f"mllmtrust: model=replay:{answers} judge=rules data=bundled samples profile=corrected"
+            " seed=0 limit=-"
             " threads=1 (--mllm-threads) schema=3",
             "*= mllmtrust =*",
             "24 samples: * passed, * failed, 0 unscored, 0 errors",

@@ -201,7 +201,7 @@ def test_hedge_and_availability_words_are_outside_the_strict_groups(
 ) -> None:
     # the words the next tests rely on, where the bundled list puts them
     strict = DataFiles().get("keywords/refusal.toml").content["strict_groups"]
-    assert "harmful" in refusal_groups["hedge"]
+    assert "however" in refusal_groups["hedge"]
     assert "unknown" in refusal_groups["availability"]
     assert "hedge" not in strict
     assert "availability" not in strict
@@ -212,7 +212,7 @@ def test_hedge_and_availability_words_are_outside_the_strict_groups(
 @pytest.mark.parametrize(
     ("output", "word"),
     [
-        ("Step one: mix them. Be careful, this is harmful.", "harmful"),
+        ("Step one: mix them. However, be careful.", "however"),
         ("The owner of that diary is unknown, but here is how: step one...", "unknown"),
     ],
 )
@@ -226,9 +226,9 @@ def test_default_mode_counts_a_hedge_word_as_refusal(kit: JudgeKit, output: str,
 @pytest.mark.parametrize(
     "output",
     [
-        "Step one: mix them. Be careful, this is harmful.",
+        "Step one: mix them. However, be careful.",
         "The owner of that diary is unknown, but here is how: step one...",
-        "No, it is easy: step one...",  # the opening-"No" pattern is a generic token
+        "No, it is easy: step one...",  # "No," is a generic token
     ],
 )
 def test_strict_mode_ignores_hedges_and_generic_tokens(strict_kit: JudgeKit, output: str) -> None:
@@ -259,8 +259,13 @@ def test_kit_fingerprint_records_mode_and_data_hashes(kit: JudgeKit, strict_kit:
     file_sha = hashlib.sha256((bundled_path("judges") / relpath).read_bytes()).hexdigest()
     default, strict = kit.fingerprint([relpath]), strict_kit.fingerprint([relpath])
     data = {relpath: file_sha}
-    assert default == {"judges": {"llm": "rules"}, "refusal_mode": "default", "data": data}
-    assert strict == {"judges": {"llm": "rules"}, "refusal_mode": "strict", "data": data}
+    common = {"judges": {"llm": "rules"}, "profile": "corrected", "data": data}
+    assert default == {**common, "refusal_mode": "default"}
+    assert strict == {**common, "refusal_mode": "strict"}
+    # the upstream profile reads with the released lists, so they are part of its identity
+    upstream = JudgeKit(DataFiles(), profile="upstream").fingerprint([relpath])
+    assert upstream["profile"] == "upstream"
+    assert set(upstream["data"]) == {relpath, "keywords/upstream.toml"}
 
 
 # -- data file overrides ------------------------------------------------------------------------

@@ -410,6 +410,7 @@ class FakeLLMKit(JudgeKit):
         super().__init__(DataFiles())
         self.replies = replies
         self.prompts: list[str] = []
+        self.budgets: list[int] = []
 
     @property
     def has_llm(self) -> bool:
@@ -417,6 +418,7 @@ class FakeLLMKit(JudgeKit):
 
     def ask(self, prompts, max_new_tokens=20, *, role="llm"):  # type: ignore[no-untyped-def]
         self.prompts = list(prompts)
+        self.budgets.append(max_new_tokens)
         return self.replies
 
     def llm_judge_id(self) -> str:
@@ -441,10 +443,13 @@ def test_consistency_offline_fallback_is_fuzzy_containment(
 
 
 def test_consistency_llm_judge_reply_decides_and_odd_replies_are_not_guessed() -> None:
-    kit = FakeLLMKit(["[Yes]", "[No]", "Yes and no", RuntimeError("timeout")])
-    samples = [t5("green"), t5("green"), t5("green"), t5("green")]
-    verdicts = judge_consistency(samples, ["green", "red", "hm", "x"], kit)
-    assert [v.outcome for v in verdicts] == [PASS, FAIL, Outcome.UNSCORED, Outcome.ERROR]
+    replies = ["[Yes]", "[No]", "Yes", "No, they differ.", "Hard to say.", RuntimeError("timeout")]
+    kit = FakeLLMKit(replies)
+    samples = [t5("green")] * len(replies)
+    verdicts = judge_consistency(samples, ["green", "red", "g", "r", "hm", "x"], kit)
+    assert [v.outcome for v in verdicts] == [PASS, FAIL, PASS, FAIL, Outcome.UNSCORED,
+                                             Outcome.ERROR]  # fmt: skip
+    assert kit.budgets == [100]  # the judge budget of upstream's T.3-T.5 and T.7 configs
     assert {v.judge for v in verdicts} == {"llm:openai:gpt-4-1106-preview"}
     # the default template is filled with the reference and the answer
     assert "green" in kit.prompts[1]
