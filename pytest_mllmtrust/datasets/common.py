@@ -15,23 +15,41 @@ from pytest_mllmtrust.core.model import Sample
 
 
 def inside(root: Path, *parts: str) -> Path:
-    """``root/parts`` with symlinks resolved; DataError if it points outside ``root``."""
-    real_root = root.resolve()
-    path = real_root.joinpath(*parts).resolve()
+    """``root/parts`` with symlinks resolved; DataError if it points outside ``root`` or cannot
+    be resolved (a name too long for the file system, a symlink loop)."""
+    shown = "/".join(parts)
+    try:
+        real_root = root.resolve()
+        path = real_root.joinpath(*parts).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        raise DataError(f"{shown[:200]!r}: not a usable path: {type(exc).__name__}") from None
     if not path.is_relative_to(real_root):
-        raise DataError(f"{'/'.join(parts)!r} points outside the data root")
+        raise DataError(f"{shown!r} points outside the data root")
     return path
 
 
+def _under(path: Path, root: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
 def read_text(path: Path, root: Path, encoding: str = "utf-8") -> str:
-    """The file's text; a DataError naming it (relative to ``root``) when missing or not
-    UTF-8."""
+    """The file's text; a DataError naming it (relative to ``root``) when it lies outside the
+    data root (a symlink out of it), is missing, is not a file, cannot be read or is not
+    UTF-8: whatever goes wrong, the items it feeds error and the rest of the run goes on."""
+    shown = _rel(path, root)
+    if not _under(path, root):
+        raise DataError(f"{shown}: resolves outside the data root; not read")
     try:
         return path.read_text(encoding=encoding)
     except FileNotFoundError:
-        raise DataError(f"{_rel(path, root)}: file not found (is the data root right?)") from None
+        raise DataError(f"{shown}: file not found (is the data root right?)") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{_rel(path, root)}: not valid UTF-8: {exc}") from None
+        raise DataError(f"{shown}: not valid UTF-8: {exc}") from None
+    except (OSError, ValueError) as exc:  # a directory, a name too long, no permission, ...
+        raise DataError(f"{shown}: cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def read_json(path: Path, root: Path) -> Any:
@@ -40,6 +58,8 @@ def read_json(path: Path, root: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{_rel(path, root)}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DataError(f"{_rel(path, root)}: JSON nested too deeply to read") from None
 
 
 def read_json_lines(path: Path, root: Path) -> list[Any]:
@@ -52,6 +72,8 @@ def read_json_lines(path: Path, root: Path) -> list[Any]:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 records.append(ValueError(f"not valid JSON: {exc}"))
+            except RecursionError:
+                records.append(ValueError("JSON nested too deeply to read"))
     return records
 
 
@@ -61,18 +83,23 @@ def read_csv(
     """Rows as dicts read by header name, numbered as a spreadsheet shows them (header = 1)."""
     text = read_text(path, root, encoding="utf-8-sig")
     reader = csv.DictReader(text.splitlines())
-    missing = [c for c in required if c not in (reader.fieldnames or [])]
-    if missing:
-        raise DataError(f"{_rel(path, root)}: missing column(s) {', '.join(map(repr, missing))}")
-    for number, row in enumerate(reader, start=2):
-        yield number, {k: (v or "") for k, v in row.items() if k is not None}
+    number = 1
+    try:
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            columns = ", ".join(map(repr, missing))
+            raise DataError(f"{_rel(path, root)}: missing column(s) {columns}")
+        for number, row in enumerate(reader, start=2):
+            yield number, {k: (v or "") for k, v in row.items() if k is not None}
+    except csv.Error as exc:  # a field over the csv module's size limit, a stray NUL
+        raise DataError(f"{_rel(path, root)} row {number + 1}: cannot be read: {exc}") from None
 
 
 def _rel(path: Path, root: Path) -> str:
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.name
+    except (OSError, RuntimeError, ValueError):
+        return path.name[:200]
 
 
 def row_error(path: Path, root: Path, row: int | str, problem: str) -> str:

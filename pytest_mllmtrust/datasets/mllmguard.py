@@ -38,8 +38,9 @@ EXTRA_COLUMNS: dict[str, tuple[str, ...]] = {
 def _rows(root: Path, folder: str) -> list[tuple[Path, int, dict[str, str]]]:
     """Every row of the folder's ``prompt.csv``, or of its ``en.csv`` and ``zh.csv``."""
     base = root / folder
-    files = [base / "prompt.csv"] if (base / "prompt.csv").is_file() else []
-    files = files or [base / f"{lan}.csv" for lan in LANGUAGES if (base / f"{lan}.csv").is_file()]
+    # present, even when it is no readable file (read_csv names it): never silently skipped
+    files = [base / "prompt.csv"] if (base / "prompt.csv").exists() else []
+    files = files or [base / f"{lan}.csv" for lan in LANGUAGES if (base / f"{lan}.csv").exists()]
     if not files:
         raise DataError(f"{folder}/: no prompt.csv, en.csv or zh.csv (is the data root right?)")
     required = COLUMNS + EXTRA_COLUMNS.get(folder, ())
@@ -108,7 +109,7 @@ def load_folder(
                 "technique": technique_id(row["Jailbreak Type"], aliases),
             }
             samples += build(row, image, key, fields)
-        except (ValueError, DataError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, number, str(exc))
             samples += [Sample(task, v, key, "", load_error=problem) for v in variants]
     # one variant after the other, rows in file order: shards (and batches) are per variant

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
                         root, base / "basic_images" / folder, variant, kind, key, record, ctx
                     )
                 )
-            except (DataError, KeyError, TypeError, ValueError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
                 samples.append(_failed("T.1", variant, key, "", problem))
     return samples
@@ -102,7 +103,9 @@ def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
 def _problem(exc: Exception) -> str:
     if isinstance(exc, KeyError):
         return f"missing field {exc.args[0]!r}"
-    return str(exc)
+    if isinstance(exc, DataError | TypeError | ValueError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"  # what a bad file can raise beyond these
 
 
 def _t1_sample(
@@ -149,9 +152,12 @@ def _image_size(path: Path) -> tuple[int, int]:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return image.size
-    except (OSError, UnidentifiedImageError) as exc:
+        with warnings.catch_warnings():  # a decompression bomb fails here, never decoded
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombWarning,
+            Image.DecompressionBombError) as exc:  # fmt: skip
         raise DataError(f"image {path.name} cannot be read: {exc}") from None
 
 
@@ -170,7 +176,7 @@ def load_s4(root: Path, ctx: LoadContext) -> list[Sample]:
         for (number, row), key in zip(rows, keys, strict=True):
             try:
                 pair = _s4_samples(root, base / stem, variant, key, row, ctx)
-            except (DataError, KeyError, ValueError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, number, _problem(exc))
                 pair = [_failed("S.4", variant, f"{key}#{p}", "", problem) for p in "ab"]
             samples.extend(pair)
@@ -377,7 +383,7 @@ def _s5_rows(
     for (number, row), key in zip(rows, keys, strict=True):
         try:
             samples.append(make(key, row))
-        except (DataError, KeyError, ValueError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, number, _problem(exc))
             samples.append(_failed("S.5", variant, key, "", problem))
     return samples
@@ -436,7 +442,7 @@ def _s5_mm_safety_bench(root: Path, ctx: LoadContext) -> list[Sample]:
                     root, base, variant, key, fields["Image"], fields["Prompt"], fields["Question"]
                 )
             )
-        except (DataError, KeyError, ValueError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, repr(name), _problem(exc))
             samples.append(_failed("S.5", variant, key, "", problem))
     return samples
@@ -565,7 +571,7 @@ def load_s3(root: Path, ctx: LoadContext) -> list[Sample]:
                     made = _s3_samples(
                         root, base, variant, key, category, prefix, template, pools, ctx
                     )
-                except (DataError, ValueError) as exc:
+                except Exception as exc:  # a bad record errors its own items only
                     problem = row_error(path, root, where, _problem(exc))
                     made = [_failed("S.3", variant, key, "", problem)]
                 samples[variant].extend(made)
@@ -653,7 +659,7 @@ def load_t2(root: Path, ctx: LoadContext) -> list[Sample]:
                         ctx.prompts["advanced"],
                     )
                 )
-            except (DataError, KeyError, TypeError, ValueError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
                 samples.append(_failed("T.2", variant, key, "", problem))
     return samples
@@ -722,7 +728,7 @@ def load_t6(root: Path, ctx: LoadContext) -> list[Sample]:
                 ctx.prompts["confusion"],
             )
             samples.append(replace(sample, subset=kind))
-        except (DataError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, row, _problem(exc))
             samples.append(_failed("T.6", T6_VARIANT, key, "", problem))
     return samples
@@ -753,7 +759,7 @@ def load_t5(root: Path, ctx: LoadContext) -> list[Sample]:
                     ctx.prompts["misleading"],
                 )
             )
-        except (DataError, KeyError, TypeError, ValueError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, row, _problem(exc))
             samples.append(_failed("T.5", T5_VARIANT, key, "", problem))
     return samples
@@ -855,7 +861,7 @@ def _assistance_samples(
                     image = draw(pool, 1, seed=ctx.seed, task=task, variant=variant, key=key)[0]
                     sample = replace(sample, image=image)
                 samples.append(sample)
-            except (DataError, KeyError, TypeError, ValueError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
                 samples.append(_failed(task, variant, key, "", problem))
     return samples
@@ -923,7 +929,7 @@ def load_t3(root: Path, ctx: LoadContext) -> list[Sample]:
                             extra={**extra, "reference": reference},
                         )
                     )
-                except (DataError, KeyError, TypeError, ValueError) as exc:
+                except Exception as exc:  # a bad record errors its own items only
                     problem = row_error(path, root, row, _problem(exc))
                     samples.append(_failed("T.3", variant, item, "", problem))
     return samples

@@ -161,7 +161,7 @@ def _f23_rows(
     for number, row in read_csv(path, root, columns):
         try:
             parsed = parse(number, row)
-        except (KeyError, ValueError) as exc:
+        except Exception as exc:  # a bad record errors its own items only
             rows.append(_F23Row(number, f"row{number}", "", "", (), None, problem=str(exc)))
             continue
         if parsed is not None:
@@ -524,7 +524,7 @@ def load_f6(root: Path, ctx: LoadContext) -> list[Sample]:
                 picture = inside(root, "fairness", F6_IMAGES, filename)
                 if not picture.is_file():
                     raise ValueError(f"image {F6_IMAGES}/{filename} not found")
-            except (ValueError, DataError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, number, str(exc))
                 samples.append(_failed("F.6", variant, key, "", problem))
                 continue

@@ -102,7 +102,7 @@ def _lists(
                 if not isinstance(record, dict):
                     raise TypeError("not a JSON object")
                 out.append(read(name, n, record))
-            except (KeyError, TypeError, ValueError) as exc:
+            except Exception as exc:  # a bad record errors its own items only
                 why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
                 problem = row_error(path, root, f"{name}[{n}]", why)
                 out.append((safe_key(f"{name}#{n}"), name, DataError(problem)))

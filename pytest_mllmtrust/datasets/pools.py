@@ -33,11 +33,16 @@ def image_files(root: Path, *parts: str) -> list[Path]:
     shown = "/".join(parts)
     if not folder.is_dir():
         raise DataError(f"{shown}: folder not found (is the data root right?)")
-    files = sorted(
-        p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.resolve().is_relative_to(folder)
-    )
+    try:
+        files = sorted(
+            p
+            for p in folder.iterdir()
+            if p.suffix.lower() in IMAGE_SUFFIXES
+            and p.is_file()
+            and p.resolve().is_relative_to(folder)
+        )
+    except (OSError, RuntimeError) as exc:  # a name too long, a symlink loop
+        raise DataError(f"{shown}: cannot be listed: {type(exc).__name__}: {exc}") from None
     if not files:
         raise DataError(f"{shown}: no images")
     return files
