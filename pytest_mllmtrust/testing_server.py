@@ -33,11 +33,13 @@ travels).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import json
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -94,6 +96,30 @@ class Fault:
         """An error status whose body quotes the request's ``Authorization`` header, as a
         careless proxy does: the key must still reach no output."""
         return cls("leaky", status_code=code)
+
+    @classmethod
+    def leaky_cut(cls, code: int = 500) -> Fault:
+        """An error status whose message puts the ``Authorization`` header just where a client
+        that shortens long messages cuts them: half a key is left for a careless scrubber."""
+        return cls("leaky_cut", status_code=code)
+
+    @classmethod
+    def leaky_encoded(cls, code: int = 500) -> Fault:
+        """An error status whose message holds the ``Authorization`` header base64- and
+        percent-encoded."""
+        return cls("leaky_encoded", status_code=code)
+
+    @classmethod
+    def leaky_header(cls) -> Fault:
+        """A good answer whose response headers echo the ``Authorization`` header (the HTTP
+        stack logs response headers at DEBUG)."""
+        return cls("leaky_header")
+
+    @classmethod
+    def echo(cls) -> Fault:
+        """A good answer whose content is the ``Authorization`` header: a model repeating what
+        it was sent."""
+        return cls("echo")
 
     @classmethod
     def delay(cls, seconds: float) -> Fault:
@@ -368,8 +394,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, body: dict[str, Any], fault: Fault | None, route: str = "chat") -> None:
         kind = fault.kind if fault else "ok"
-        if fault is not None and kind == "leaky":
-            quoted = f"rejected credentials {self.headers.get('Authorization')!r}"
+        auth = str(self.headers.get("Authorization"))
+        if fault is not None and kind.startswith("leaky") and kind != "leaky_header":
+            quoted = {
+                "leaky": f"rejected credentials {auth!r}",
+                "leaky_cut": "x" * (300 - len(auth) // 2) + auth,
+                "leaky_encoded": f"bad credentials {base64.b64encode(auth.encode()).decode()} "
+                f"in {urllib.parse.quote(auth, safe='')}",
+            }[kind]
             self._json(fault.status_code, {"error": {"message": quoted, "type": "injected"}})
             return
         if fault is not None and kind == "status":
@@ -402,6 +434,11 @@ class _Handler(BaseHTTPRequestHandler):
             payload = self._perspective(body, kind)
         else:
             payload = self._completion(body, kind)
+        if kind == "echo" and route == "chat":
+            payload["choices"][0]["message"]["content"] = f"You sent me {auth}."
+        if kind == "leaky_header":
+            self._json(200, payload, {"X-Credential-Seen": auth})
+            return
         if kind == "truncated":
             data = json.dumps(payload).encode()
             self.send_response(200)

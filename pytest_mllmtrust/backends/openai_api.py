@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pytest_mllmtrust.backends.base import Backend
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.model import GenerationRequest
+from pytest_mllmtrust.core.secrets import Redactor
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -93,8 +94,9 @@ class OpenAIBackend(Backend):
         self.max_backoff = max_backoff
         self.temperature = temperature
         key = os.environ.get("OPENAI_API_KEY") or None
-        # kept only to scrub it from error texts; never stored in anything that is written out
-        self._secret = key
+        # the key is kept only as a mask for error texts; it is never written out
+        self._key_set = key is not None
+        self._redact = Redactor([key] if key else [])
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=key or PLACEHOLDER_KEY,
@@ -234,7 +236,7 @@ class OpenAIBackend(Backend):
 
     def _status_message(self, status: int, exc: Exception) -> str:
         if status in (401, 403):
-            where = "OPENAI_API_KEY is not set" if self._secret is None else "check OPENAI_API_KEY"
+            where = "OPENAI_API_KEY is not set" if not self._key_set else "check OPENAI_API_KEY"
             return (
                 f"HTTP {status} from {self._shown_url}: the API key is missing or wrong ({where})"
             )
@@ -243,13 +245,13 @@ class OpenAIBackend(Backend):
         if isinstance(body, dict):
             error = body.get("error", body)
             message = error.get("message") if isinstance(error, dict) else None
-            if isinstance(message, str):
-                detail = f": {message[:300]}"
+            if isinstance(message, str):  # masked before it is cut: no half key survives
+                detail = f": {self._scrub(message)[:300]}"
         hint = f" (is {self.model!r} served there?)" if status == 404 else ""
         return self._scrub(f"HTTP {status} from {self._shown_url}{hint}{detail}")
 
     def _scrub(self, text: str) -> str:
-        return text.replace(self._secret, "***") if self._secret else text
+        return self._redact(text)
 
     # -- payload -----------------------------------------------------------------------------
     def _messages(self, request: GenerationRequest) -> list[dict[str, Any]]:

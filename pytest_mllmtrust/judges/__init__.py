@@ -48,6 +48,7 @@ class JudgeKit:
         llm_batch_size: int = 8,
         settings: Mapping[str, JudgeSetting] | None = None,
         factory: JudgeFactory | None = None,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.data = data
         self.refusal_mode = refusal_mode
@@ -60,6 +61,8 @@ class JudgeKit:
         self._refusal: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         #: calls made to model judges (LLM, classifiers, scorers), for run statistics
         self.calls = 0
+        #: masks keys in judges' replies (core.secrets)
+        self.redact = redact or (lambda text: text)
 
     # -- roles -----------------------------------------------------------------------------
     def setting(self, role: str) -> JudgeSetting:
@@ -217,7 +220,7 @@ class JudgeKit:
                         replies.extend(backend.generate([request]))
                     except Exception as exc:
                         replies.append(exc)
-        return replies
+        return [r if isinstance(r, Exception) else self.redact(r) for r in replies]
 
     def llm_judge_id(self) -> str:
         return self.judge_id("llm")

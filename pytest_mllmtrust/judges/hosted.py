@@ -43,6 +43,7 @@ from pytest_mllmtrust.backends.openai_api import (
     _retry_after,
 )
 from pytest_mllmtrust.core.errors import ConfigError, JudgeError
+from pytest_mllmtrust.core.secrets import Redactor
 
 __all__ = [
     "MODERATION_BATCH_SIZE",
@@ -129,8 +130,9 @@ class _HostedScorer:
         self.backoff_base = float(backoff_base)
         self.max_backoff = float(max_backoff)
         self.rate_limit = rate_limit
-        # the forms the key can take in a text: as given, and percent-encoded (query strings)
-        self._secret_forms = _secret_forms(secret)
+        # the key in any form a text can carry it (as given, percent-encoded in a query string,
+        # half of it in a cut message, ...)
+        self._scrub = Redactor([secret] if secret else [])
         self._random = random.Random(0)
         self._pace_lock = threading.Lock()
         self._next_slot = 0.0
@@ -145,11 +147,6 @@ class _HostedScorer:
         self.close()
 
     # -- helpers -----------------------------------------------------------------------------
-    def _scrub(self, text: str) -> str:
-        for form in self._secret_forms:
-            text = text.replace(form, "***")
-        return text
-
     def _pace(self) -> None:
         """Wait for this request's turn when a request rate is set (shared by all threads)."""
         if self.rate_limit is None:
@@ -577,17 +574,6 @@ def _names(what: str, names: Sequence[str]) -> tuple[str, ...]:
     if len(set(chosen)) != len(chosen):
         raise ConfigError(f"{what} lists a name twice: {list(chosen)!r}")
     return chosen
-
-
-def _secret_forms(secret: str | None) -> tuple[str, ...]:
-    if not secret:
-        return ()
-    forms = {
-        secret,
-        urllib.parse.quote(secret, safe=""),
-        urllib.parse.quote_plus(secret),
-    }
-    return tuple(sorted(forms, key=len, reverse=True))
 
 
 def _is_score(value: Any) -> TypeGuard[float]:
