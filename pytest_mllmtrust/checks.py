@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_mllmtrust.core.model import Outcome, SampleRecord
+from pytest_mllmtrust.core.model import Outcome, SampleRecord, printable
 
 UNSCORED_PREFIX = "unscored: "
 
@@ -20,4 +20,4 @@ def expect_trustworthy(record: SampleRecord) -> None:
     if record.outcome is Outcome.UNSCORED:
         why = record.verdict.rationale or "the judge could not decide"
         # the benchmark's metric leaves this item out (MLLMGuard's paired tasks): not unscored
-        pytest.skip(("excluded: " if record.excluded else UNSCORED_PREFIX) + why)
+        pytest.skip(("excluded: " if record.excluded else UNSCORED_PREFIX) + printable(why))

@@ -22,7 +22,7 @@ from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
 from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
-from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict, printable
 from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
 from pytest_mllmtrust.core.runner import Progress, make_record
 from pytest_mllmtrust.core.thresholds import Gate, check_keys
@@ -288,6 +288,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "N"},
     ),
     (
+        "max_answer_chars",
+        "--mllm-max-answer-chars",
+        "cut an answer longer than N characters before judging and storing it, marked in its "
+        "record (default 20000: far above every task's answer budget)",
+        "string",
+        {"metavar": "N"},
+    ),
+    (
         "threads",
         "--mllm-threads",
         "torch threads per process on a CPU: N, or auto (OMP_NUM_THREADS, else the cores shared "
@@ -418,6 +426,9 @@ def pytest_configure(config: pytest.Config) -> None:
             config.workeroutput["mllmtrust_gpus"] = gpus  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath))
     if run_config.active:
+        from pytest_mllmtrust.core.secrets import redact_log_records
+
+        config.add_cleanup(redact_log_records(trust.redact))
         trust.threads = _configure_threads(config, run_config)
         if not _is_worker(config):
             trust.progress = TerminalProgress(config)
@@ -618,7 +629,7 @@ def pytest_runtest_makereport(
             # --mllm-sample-failures=xfail: a failing sample is an expected failure (a benchmark
             # always has some), so a CI's test view fails only on the gate (docs/ci.md)
             report.outcome = "skipped"
-            report.wasxfail = f"{record.uid}: {record.verdict.rationale}"
+            report.wasxfail = printable(f"{record.uid}: {record.verdict.rationale}")
     return report
 
 
@@ -720,7 +731,7 @@ class ControllerHooks:
             return
         terminalreporter.section("mllmtrust")
         for line in summary_lines(trust.scoreboard, list(trust.collected.values())):
-            terminalreporter.write_line(line)
+            terminalreporter.write_line(printable(line))
         if trust.config.canary:
             canary = trust.canary_summary()
             checked = sum(c["checked"] for c in canary.values())
@@ -751,12 +762,12 @@ class ControllerHooks:
             return
         if config.get_verbosity() < 0:
             records = list(trust.collected.values())
-            reporter.write_line(one_line(trust.scoreboard, records, trust.gate))
+            reporter.write_line(printable(one_line(trust.scoreboard, records, trust.gate)))
             return
         reporter.write_sep("=", "mllmtrust gate", bold=True)
         for line in gate_lines(trust.gate):
             missed = "MISSED" in line or line == "gate FAILED"
-            reporter.write_line(line, red=missed, green=line == "gate PASSED")
+            reporter.write_line(printable(line), red=missed, green=line == "gate PASSED")
 
 
 def orphan_record(nodeid: str, task: str, why: str) -> SampleRecord:

@@ -6,12 +6,14 @@ it. Nothing here imports pytest, so the whole flow is testable as plain function
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gc
 import hashlib
 import platform
 import re
 import uuid
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +24,7 @@ from pytest_mllmtrust.core.aggregate import Scoreboard, score_records, tasks_und
 from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.cache import Cache, NullCache
 from pytest_mllmtrust.core.config import RunConfig
-from pytest_mllmtrust.core.errors import CacheError, DataError, describe
+from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
 from pytest_mllmtrust.core.judges import is_official, unpinned_reason
 from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.results import build_results, read_results
@@ -34,6 +36,7 @@ from pytest_mllmtrust.core.runner import (
     make_record,
     render_identity,
 )
+from pytest_mllmtrust.core.secrets import Redactor, environment_secrets
 from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
 from pytest_mllmtrust.core.thresholds import (
     BUDGET_KEYS,
@@ -85,6 +88,8 @@ class TrustSession:
         self.run_id = uuid.uuid4().hex
         self.started = dt.datetime.now(dt.UTC)
         self.data = DataFiles(config.templates_dir)
+        #: masks every key of the environment in what the run keeps and prints
+        self.redact = Redactor(environment_secrets())
         self.stats = RunStats()
         self._samples: dict[str, list[Sample]] = {}
         self._shard_of: dict[str, str] = {}
@@ -161,7 +166,12 @@ class TrustSession:
                 font=None,
                 profile=self.config.profile,
             )
-            samples = spec.load(self.data_root(spec), ctx)
+            try:
+                samples = distinct(task_id, spec.load(self.data_root(spec), ctx))
+            except Exception as exc:  # whatever a data root holds, the other tasks still run
+                why = f"{task_id}: its data could not be read: {describe(exc)}"
+                samples = [Sample(task_id, v, "load-error", "", load_error=why)
+                           for v in spec.variants]  # fmt: skip
             if not self.config.informational:
                 samples = [s for s in samples if s.variant not in spec.informational]
             if self.config.limit is not None:
@@ -188,10 +198,10 @@ class TrustSession:
             try:
                 runner = self.runner()
             except CacheError as exc:
-                self.load_failure = str(exc)
+                self.load_failure = self.redact(str(exc))
                 return make_record(sample, None, None, Verdict.error("cache", self.load_failure))
             except Exception as exc:
-                self.load_failure = (
+                self.load_failure = self.redact(
                     f"could not load the model or judge: {type(exc).__name__}: {exc}"
                 )
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
@@ -200,14 +210,16 @@ class TrustSession:
             try:
                 self._records.update(runner.run(get_task(sample.task), todo))
             except Exception as exc:  # whatever failed, each of the shard's items errors, counted
-                why = str(exc) if isinstance(exc, CacheError) else describe(exc)
+                why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
                 if isinstance(exc, CacheError):
                     self.load_failure = why
                 failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
                 self._records.update({s.uid: make_record(s, None, None, failed) for s in todo})
             self._done.update(s.uid for s in todo)
             if runner.load_error is not None and self.load_failure is None:
-                self.load_failure = f"could not load the model: {describe(runner.load_error)}"
+                self.load_failure = self.redact(
+                    f"could not load the model: {describe(runner.load_error)}"
+                )
         return self._records.pop(sample.uid)
 
     def judges(self) -> JudgeKit:
@@ -223,6 +235,7 @@ class TrustSession:
                 llm_batch_size=self.config.batch_size,
                 settings=self.config.judges,
                 factory=lambda setting: load_judge(setting, self.config, self.data),
+                redact=self.redact,
             )
             kit.prepare()
             self._kit = kit
@@ -241,6 +254,8 @@ class TrustSession:
                 batch_size=self.config.batch_size,
                 canary=self._is_canary if self.config.canary else None,
                 progress=self.progress,
+                max_answer_chars=self.config.max_answer_chars,
+                redact=self.redact,
             )
             self.stats = self._runner.stats
             # Everything alive now (torch, the model) lives for the whole run: keep it out of
@@ -352,9 +367,13 @@ class TrustSession:
 
     def _image_identity(self, ref: ImageRef) -> str:
         from pytest_mllmtrust.datasets import images
+        from pytest_mllmtrust.datasets.common import inside
 
         if ref.path is not None:
-            return images.sha256_file(ref.path)
+            # inside the data root before the first byte is read (a derived image, such as
+            # MLLMGuard's noisy twin, may be a symlink out of it)
+            path = ref.path if ref.root is None else inside(ref.root, str(ref.path))
+            return images.sha256_file(path)
         assert ref.render is not None
         # A rendered image's bytes depend only on the renderer and its description (for
         # typography, the text and the font actually resolved).
@@ -362,7 +381,7 @@ class TrustSession:
         if ref.render.get("kind") in ("typographic", "choice-pair"):
             spec["font"] = self._font_info()[1]
         if ref.root is not None:  # composed from files: their content, never their location
-            spec["files"] = [images.sha256_file(Path(ref.root, f)) for f in ref.render["files"]]
+            spec["files"] = [images.sha256_file(inside(ref.root, f)) for f in ref.render["files"]]
         return render_identity(spec)
 
     def backend_description(self) -> dict[str, Any] | None:
@@ -595,6 +614,31 @@ class TrustSession:
             "judges": judges,
             "stats": self.total_stats(),
         }
+
+
+def distinct(task: str, samples: list[Sample]) -> list[Sample]:
+    """The samples, each repeat of a sample id renamed ``<key>~2``, ``<key>~3`` (in data order)
+    and named in a DataWarning: every occurrence runs and counts as a sample of its own."""
+    seen: dict[str, int] = {}
+    out = []
+    for sample in samples:
+        seen[sample.uid] = seen.get(sample.uid, 0) + 1
+        n = seen[sample.uid]
+        out.append(sample if n == 1 else dataclasses.replace(sample, key=f"{sample.key}~{n}"))
+    repeated = [uid for uid, n in seen.items() if n > 1]
+    if repeated:
+        shown = ", ".join(repeated[:5]) + (
+            f" and {len(repeated) - 5} more" if len(repeated) > 5 else ""
+        )
+        warnings.warn(
+            DataWarning(
+                f"{task}: {len(repeated)} sample id(s) occur more than once in its data ({shown});"
+                " each occurrence runs and counts as a sample of its own, the repeats as "
+                "<id>~2, <id>~3, ..."
+            ),
+            stacklevel=2,
+        )
+    return out
 
 
 def _judges_used(records: Iterable[SampleRecord], task: str) -> dict[str, int]:

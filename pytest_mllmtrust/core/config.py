@@ -133,6 +133,8 @@ class RunConfig:
     tensor_parallel: int = 1
     #: torch threads per process on a CPU; None: auto (torch's choice, shared among workers)
     threads: int | None = DEFAULT_THREADS
+    #: an answer longer than this many characters is cut (and marked) before judging and storing
+    max_answer_chars: int = 20_000
     #: samples per task regenerated one at a time to check that batching changes nothing
     canary: int = 0
     #: human-labelled verdicts to score the judges against, instead of running the suites
@@ -291,6 +293,9 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
             else _positive_int("--mllm-threads", _given(raw, "threads", DEFAULT_THREADS))
         ),
         canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
+        max_answer_chars=_positive_int(
+            "--mllm-max-answer-chars", _given(raw, "max_answer_chars", 20_000)
+        ),
         judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
         baseline=_existing_file("--mllm-baseline", raw.get("baseline"), rootdir),
         max_regression=_positive_float("--mllm-max-regression", _given(raw, "max_regression", 1.0)),

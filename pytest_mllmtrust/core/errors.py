@@ -32,3 +32,7 @@ def describe(exc: BaseException) -> str:
     enough for a verdict's rationale."""
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+class DataWarning(UserWarning):
+    """Data that runs but not as it says: repeated sample ids, for instance."""

@@ -7,6 +7,7 @@ can ride on a pytest report across xdist and land in the results file unchanged.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -156,6 +157,9 @@ class SampleRecord:
     cached: bool = False
     #: batch-invariance canary: "same" or "differs" when this sample was also generated alone
     canary: str | None = None
+    #: the answer's length in characters before it was cut to --mllm-max-answer-chars (None:
+    #: not cut); the output, the judges and the cache saw the cut answer
+    output_chars: int | None = None
 
     @property
     def outcome(self) -> Outcome:
@@ -181,6 +185,7 @@ class SampleRecord:
             "output": self.output,
             "cached": self.cached,
             "canary": self.canary,
+            **({"output_chars": self.output_chars} if self.output_chars is not None else {}),
             **self.verdict.to_dict(),
         }
 
@@ -200,24 +205,42 @@ class SampleRecord:
             verdict=Verdict.from_dict(data),
             cached=bool(data.get("cached", False)),
             canary=data.get("canary"),
+            output_chars=data.get("output_chars"),
         )
 
     def explain(self) -> str:
-        """The text a failing item shows: enough to understand and rerun it."""
+        """The text a failing item shows: enough to understand and rerun it. Every field is
+        made printable: prompts, answers and servers' error texts are data, and a terminal
+        would obey the control characters in them."""
         lines = [
-            f"sample   {self.uid}",
-            f"outcome  {self.verdict.outcome.value} (judge: {self.verdict.judge})",
+            f"sample   {printable(self.uid)}",
+            f"outcome  {self.verdict.outcome.value} (judge: {printable(self.verdict.judge)})",
             f"prompt   {_clip(self.prompt)}",
         ]
         if self.image:
-            lines.append(f"image    {self.image}")
+            lines.append(f"image    {printable(self.image)}")
         lines.append(f"target   {_clip(repr(self.target))}")
         lines.append(f"output   {_clip(repr(self.output))}")
         if self.verdict.rationale:
-            lines.append(f"why      {self.verdict.rationale}")
+            lines.append(f"why      {printable(self.verdict.rationale, keep_newlines=True)}")
         return "\n".join(lines)
 
 
+# C0 and C1 controls (ANSI escape sequences start with ESC or CSI), DEL, and the format
+# characters that reorder or hide text on a terminal (bidirectional overrides and isolates)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control character written as an escape (``\\x1b``), so that it can
+    be printed to a terminal as data; line breaks and tabs become ``\\n`` and ``\\t`` unless
+    ``keep_newlines``."""
+    if not keep_newlines:
+        text = text.replace("\n", "\\n").replace("\t", "\\t")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                        else f"\\u{ord(m.group()):04x}", text)  # fmt: skip
+
+
 def _clip(text: str, limit: int = 400) -> str:
-    text = text.replace("\n", "\\n")
+    text = printable(text)
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust.core.cache import Cache, cache_key
@@ -109,6 +109,8 @@ class ShardRunner:
         generation: dict[str, Any] | None = None,
         canary: Callable[[Sample], bool] | None = None,
         progress: Callable[[Progress], None] | None = None,
+        max_answer_chars: int = 20_000,
+        redact: Callable[[str], str] | None = None,
     ) -> None:
         self.backend = backend
         self.kit = kit
@@ -128,6 +130,11 @@ class ShardRunner:
         self._cache_outputs = getattr(backend, "cacheable", True)
         self._canary = canary
         self._progress = progress or (lambda step: None)
+        self.max_answer_chars = max_answer_chars
+        #: masks keys in answers, reasons and judge replies (core.secrets)
+        self.redact = redact or (lambda text: text)
+        #: query uid -> the length of an answer that was cut to max_answer_chars
+        self._cut: dict[str, int] = {}
         self._loaded = False
         #: why the model could not be loaded (every later shard fails at once with it)
         self.load_error: Exception | None = None
@@ -165,6 +172,10 @@ class ShardRunner:
                 if second.uid not in cached_outputs:
                     cached_outputs.discard(sample.uid)
         answered = [s for s in runnable if isinstance(outputs[s.uid], str)]
+        cut = {
+            s.uid: sum(self._cut.pop(q.uid, 0) for q in (s, s.second_query()) if q is not None)
+            for s in runnable
+        }
         for sample in runnable:
             failure = outputs[sample.uid]
             if isinstance(failure, Exception):
@@ -184,10 +195,21 @@ class ShardRunner:
                 verdicts[sample.uid],
                 cached=sample.uid in cached_outputs,
                 canary=canaries.get(sample.uid),
+                output_chars=cut[sample.uid] or None,
             )
         self.stats.errors += sum(r.outcome is Outcome.ERROR for r in records.values())
         self.stats.cache_damaged = self.cache.damaged
-        return records
+        return {uid: self._redacted(record) for uid, record in records.items()}
+
+    def _redacted(self, record: SampleRecord) -> SampleRecord:
+        """The record with keys masked in its reason and signals (a server's error text, a
+        judge's reply); its answer was masked when it arrived."""
+        verdict = record.verdict
+        signals = {
+            k: self.redact(v) if isinstance(v, str) else v for k, v in verdict.signals.items()
+        }
+        verdict = replace(verdict, rationale=self.redact(verdict.rationale), signals=signals)
+        return replace(record, verdict=verdict)
 
     # -- batch-invariance canary -------------------------------------------------------------
     def _canaries(
@@ -224,7 +246,7 @@ class ShardRunner:
                 answer = _answer(answer)
                 if isinstance(answer, Exception):
                     continue
-                single = answer
+                single = self.redact(answer)[: self.max_answer_chars]  # as the stored answer
                 self.cache.put_many("output", {keys[sample.uid]: single})
             verdicts[sample.uid] = "same" if single == outputs[sample.uid] else "differs"
         return verdicts
@@ -242,6 +264,9 @@ class ShardRunner:
         missing: list[Sample] = []
         for s in samples:
             answer = found.get(keys[s.uid])
+            if isinstance(answer, dict):  # an answer that was cut: {"answer": ..., "chars": n}
+                self._cut[s.uid] = int(answer.get("chars", 0))
+                answer = answer.get("answer")
             if isinstance(answer, str) and answer.strip():
                 outputs[s.uid] = answer
             else:
@@ -267,11 +292,28 @@ class ShardRunner:
             log.info("%s: %d/%d generated (%.1f s)", label, finished, len(missing), elapsed)
             last = finished == len(missing)
             self._progress(Progress(label, finished, len(missing), elapsed, last))
+            fresh = {uid: self._capped(uid, text) for uid, text in fresh.items()}
             outputs.update(fresh)
-            done = {keys[uid]: text for uid, text in fresh.items() if isinstance(text, str)}
+            done = {
+                keys[uid]: {"answer": text, "chars": self._cut[uid]} if uid in self._cut else text
+                for uid, text in fresh.items()
+                if isinstance(text, str)
+            }
             if self._cache_outputs:
                 self.cache.put_many("output", done)
         return outputs, cached
+
+    def _capped(self, uid: str, answer: str | Exception) -> str | Exception:
+        """The answer with keys masked (a model may echo one), cut to max_answer_chars, its
+        length remembered: a 10 MB answer must not become a 10 MB cache entry, record and
+        report line."""
+        if not isinstance(answer, str):
+            return answer
+        answer = self.redact(answer)
+        if len(answer) > self.max_answer_chars:
+            self._cut[uid] = len(answer)
+            return answer[: self.max_answer_chars]
+        return answer
 
     def _load(self) -> bool:
         """Load the model before the first batch, as a step of its own; False if it failed."""
@@ -405,6 +447,7 @@ def make_record(
     *,
     cached: bool = False,
     canary: str | None = None,
+    output_chars: int | None = None,
 ) -> SampleRecord:
     return SampleRecord(
         uid=sample.uid,
@@ -420,6 +463,7 @@ def make_record(
         verdict=verdict,
         cached=cached,
         canary=canary,
+        output_chars=output_chars,
     )
 
 

@@ -69,6 +69,62 @@ def test_a_planted_key_reaches_no_output(
     assert "HTTP 500" in output  # the errors themselves are shown
 
 
+def key_forms(key: str) -> list[bytes]:
+    """The key as a reader would recognise it: whole, any 10 characters of it, and the encoded
+    forms a server may send back."""
+    import base64
+    import urllib.parse
+
+    forms = [key[i : i + 10] for i in range(len(key) - 9)]
+    forms += [urllib.parse.quote(f"Bearer {key}", safe=""), base64.b64encode(key.encode()).decode(),
+              base64.b64encode(f"Bearer {key}".encode()).decode()]  # fmt: skip
+    return [form.encode() for form in forms]
+
+
+def test_a_key_sent_back_in_any_form_reaches_no_output(
+    run_trust, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    rules = [  # the first that matches a prompt decides
+        Rule("Carry out", Fault.leaky_header()),  # an S.4 prompt: the key in a response header
+        Rule("names an activity", Fault.echo()),  # another: the model repeats the key
+        Rule("written", Fault.leaky_cut(500)),  # T.1 OCR: cut where half the key is left
+        Rule("bounding box", Fault.leaky_encoded(500)),  # T.1 grounding: base64 and %-encoded
+    ]
+    with ChatServer(reply="Yes", rules=rules) as server:
+        run = run_trust(
+            "--mllm=openai:test-model-2024-01-01",
+            f"--mllm-base-url={server.base_url}",
+            "--mllm-retries=0",
+            "--mllm-html=trust.html",
+            "--html=items.html",
+            "--self-contained-html",
+            "--junitxml=junit.xml",
+            "--log-file=run.log",
+            "--log-file-level=DEBUG",
+            "--log-cli-level=DEBUG",
+            "--mllm-cache=cache",
+            "-rA",
+            subprocess=True,
+        )
+        assert f"Bearer {KEY}" in server.authorizations
+    samples = {s["uid"]: s for s in run.results["samples"]}
+    echoed = [s for s in samples.values() if "names an activity" in s["prompt"]]
+    assert echoed
+    assert all(s["output"] == "You sent me Bearer ***." for s in echoed)
+    cut = [s for s in samples.values() if s["variant"] == "g-basic-ocr"]
+    assert cut
+    assert all(s["outcome"] == "error" and "HTTP 500" in s["rationale"] for s in cut)
+    log = (pytester.path / "run.log").read_text(encoding="utf-8")
+    assert "X-Credential-Seen" in log or "x-credential-seen" in log  # the header was logged...
+    forms = key_forms(KEY)
+    for path in every_file(pytester.path):
+        data = path.read_bytes()
+        assert not [f for f in forms if f in data], path  # ... masked, like everything else
+    console = (run.result.stdout.str() + run.result.stderr.str()).encode()
+    assert not [f for f in forms if f in console]
+
+
 class ShrinkingBackend:
     """A model whose batches of more than two requests run out of memory, and which can never
     answer the one prompt that mentions "enormous": what an OOM-prone GPU model does."""
