@@ -237,6 +237,7 @@ def test_a_huge_answer_is_cut_marked_and_still_judged(pytester: pytest.Pytester,
     replay = write_replay(pytester.path / "a.jsonl", lambda s: huge, tasks=("S.4",))
     run = run_trust(f"--mllm=replay:{replay}", "--mllm-max-answer-chars=1000", tasks=("S.4",))
     samples = run.results["samples"]
+    assert len(samples) == 24  # every S.4 sample of the bundled data
     assert all(len(s["output"]) == 1000 for s in samples)
     assert all(s["output_chars"] == len(huge) for s in samples)
     assert all(s["outcome"] in ("pass", "fail") for s in samples)  # judged on what was kept
