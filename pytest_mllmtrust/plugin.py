@@ -122,7 +122,8 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "shard_size",
         "--mllm-shard-size",
-        "samples per shard, the unit of batching and of xdist distribution (default 64)",
+        "samples per shard, the unit of batching and of xdist distribution (default: 64, or "
+        "one full call of an API or vLLM backend)",
         "string",
         {"metavar": "N"},
     ),
@@ -971,7 +972,7 @@ class XdistHooks:
             return None
         from pytest_mllmtrust._xdist import ShardScheduling
 
-        return ShardScheduling(config, log, shard_size=self.trust.config.shard_size)
+        return ShardScheduling(config, log, shard_size=self.trust.shard_size)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {})

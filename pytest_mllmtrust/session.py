@@ -179,10 +179,16 @@ class TrustSession:
             self._samples[task_id] = samples
         return self._samples[task_id]
 
+    @property
+    def shard_size(self) -> int:
+        from pytest_mllmtrust.backends import shard_size
+
+        return shard_size(self.config)
+
     def select(self, items: Sequence[tuple[str, Sample]]) -> None:
         """Fix the shards to the items this process may run, as (node id, sample) pairs in
         collection order (after -k, -m, --lf): see :func:`shard_scopes`."""
-        scopes = shard_scopes((nodeid for nodeid, _ in items), self.config.shard_size)
+        scopes = shard_scopes((nodeid for nodeid, _ in items), self.shard_size)
         self._shards = {}
         self._shard_of = {}
         for nodeid, sample in items:
@@ -604,6 +610,7 @@ class TrustSession:
             "seed": self.config.seed,
             "limit": self.config.limit,
             "batch_size": self.config.batch_size,
+            "shard_size": self.shard_size,
             "threads": self.threads[0],
             "backend": self.backend_description(),
             "datasets": {

@@ -54,6 +54,13 @@ class _Retryable(Exception):
         self.wait = wait
 
 
+def batch_for(concurrency: int) -> int:
+    """Requests per generate() call: eight waves of ``concurrency``. The pipeline drains at
+    the end of each call; with one wave per call that idle tail cost a third of the
+    throughput (benchmarks/api_throughput.py)."""
+    return 8 * concurrency
+
+
 class OpenAIBackend(Backend):
     kind = "openai"
     batch_invariant = True
@@ -84,9 +91,7 @@ class OpenAIBackend(Backend):
         self.model = model
         self.base_url = base_url
         self.concurrency = concurrency
-        # eight waves per generate() call: the pipeline drains at the end of each call; with
-        # one wave per call that idle tail cost a third of the throughput (benchmarks/)
-        self.preferred_batch_size = 8 * concurrency
+        self.preferred_batch_size = batch_for(concurrency)
         self.timeout = float(timeout)
         self.retries = retries
         self.max_image_side = max_image_side

@@ -99,7 +99,8 @@ class RunConfig:
     #: set the cache file aside before the run and start a new one
     cache_rebuild: bool = False
     batch_size: int = 8
-    shard_size: int = 64
+    #: samples per shard; None: what the backend takes in one call (backends.shard_size)
+    shard_size: int | None = None
     #: what thresholds compare: the score ("point") or its pessimistic CI bound
     gate: str = "point"
     #: bootstrap resamples behind the confidence intervals (0: none)
@@ -157,6 +158,10 @@ def _positive_int(name: str, raw: Any, *, allow_zero: bool = False) -> int:
     if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"{name}={raw!r}: must be {'>= 0' if allow_zero else '> 0'}")
     return value
+
+
+def _optional_int(name: str, raw: Any) -> int | None:
+    return None if raw in (None, "") else _positive_int(name, raw)
 
 
 def _positive_float(name: str, raw: Any) -> float:
@@ -227,8 +232,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
     cache_raw = raw.get("cache") or ".mllmtrust-cache"
     cache_dir = None if cache_raw == "none" else (rootdir / Path(cache_raw).expanduser()).resolve()
 
-    limit_raw = raw.get("limit")
-    limit = None if limit_raw in (None, "") else _positive_int("--mllm-limit", limit_raw)
+    limit = _optional_int("--mllm-limit", raw.get("limit"))
 
     templates_raw = raw.get("templates")
     templates_dir = None
@@ -257,7 +261,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         cache_dir=cache_dir,
         cache_rebuild=bool(raw.get("cache_rebuild")),
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
-        shard_size=_positive_int("--mllm-shard-size", _given(raw, "shard_size", 64)),
+        shard_size=_optional_int("--mllm-shard-size", raw.get("shard_size")),
         gate=_choice("--mllm-gate", raw.get("gate"), GATE_MODES),
         ci_resamples=_positive_int(
             "--mllm-ci-resamples", _given(raw, "ci_resamples", 200), allow_zero=True

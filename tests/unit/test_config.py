@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mllmtrust.backends import shard_size
 from pytest_mllmtrust.core.config import ModelSpec, parse_config
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.thresholds import Threshold
@@ -21,7 +22,7 @@ def test_defaults_without_any_option(tmp_path: Path) -> None:
     assert config.judge is None
     assert config.cache_dir == (tmp_path / ".mllmtrust-cache").resolve()
     assert config.batch_size == 8
-    assert config.shard_size == 64
+    assert config.shard_size is None  # the backend's (backends.shard_size)
     assert config.limit is None
     assert config.seed == 0
     assert config.json_path is None
@@ -279,3 +280,21 @@ def test_trust_report_without_its_libraries_is_a_usage_error_at_once(
     monkeypatch.undo()
     config = parse_config({"model": "replay:x", "html": "r.html"}, tmp_path)
     assert config.html_path == tmp_path / "r.html"
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"model": "hf:./m"}, 64),
+        ({"model": "replay:a.jsonl"}, 64),
+        ({"model": "openai:gpt-4o"}, 8 * 16),  # eight waves of the default concurrency
+        ({"model": "openai:gpt-4o", "concurrency": "32"}, 256),
+        ({"model": "openai:gpt-4o", "concurrency": "2"}, 64),  # never below the default
+        ({"model": "vllm:./m"}, 512),
+        ({"model": "openai:gpt-4o", "shard_size": "10"}, 10),  # given wins
+    ],
+)
+def test_shards_default_to_one_full_call_of_the_backend(
+    tmp_path: Path, options: dict[str, str], expected: int
+) -> None:
+    assert shard_size(parse_config(options, tmp_path)) == expected
