@@ -77,6 +77,7 @@ def runner_arms(
 ) -> dict[str, Callable[[], int]]:
     """The same requests as T.1 samples through ShardRunner (no cache), batch_size vs 1."""
     from pytest_mllmtrust.core.cache import NullCache
+    from pytest_mllmtrust.core.hashing import sha256_file
     from pytest_mllmtrust.core.model import ImageRef, Sample
     from pytest_mllmtrust.core.runner import ImageSource, ShardRunner
     from pytest_mllmtrust.core.tasks import get_task
@@ -110,7 +111,7 @@ def runner_arms(
             NullCache(),
             ImageSource(
                 lambda ref: images.load_image(ref.path, root=ref.root),
-                lambda ref: images.sha256_file(ref.path),
+                lambda ref: sha256_file(ref.path),
             ),
             batch_size=size,
         )

@@ -22,7 +22,7 @@ from pytest_mllmtrust import __version__
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import Scoreboard, score_records, tasks_under
 from pytest_mllmtrust.core.baseline import Comparison, compare
-from pytest_mllmtrust.core.cache import Cache, NullCache
+from pytest_mllmtrust.core.cache import Cache, FileDigests, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
 from pytest_mllmtrust.core.judges import is_official, unpinned_reason
@@ -106,6 +106,7 @@ class TrustSession:
         self._runner: ShardRunner | None = None
         self._kit: JudgeKit | None = None
         self._cache: Cache | None = None
+        self._digests: FileDigests | None = None
         self._font: tuple[Any, str] | None = None
         self._canaries: dict[str, set[str]] = {}
         #: torch threads of this process, and where the number came from (pytest_mllmtrust.cpus)
@@ -372,14 +373,15 @@ class TrustSession:
         return images.render(ref.render, ref.root)
 
     def _image_identity(self, ref: ImageRef) -> str:
-        from pytest_mllmtrust.datasets import images
         from pytest_mllmtrust.datasets.common import inside
 
+        digests = self.digests()
         if ref.path is not None:
             # inside the data root before the first byte is read (a derived image, such as
             # MLLMGuard's noisy twin, may be a symlink out of it)
-            path = ref.path if ref.root is None else inside(ref.root, str(ref.path))
-            return images.sha256_file(path)
+            if ref.root is None:
+                return digests.digest(ref.path.resolve())
+            return digests.digest(inside(ref.root, str(ref.path)))
         assert ref.render is not None
         # A rendered image's bytes depend only on the renderer and its description (for
         # typography, the text and the font actually resolved).
@@ -387,8 +389,13 @@ class TrustSession:
         if ref.render.get("kind") in ("typographic", "choice-pair"):
             spec["font"] = self._font_info()[1]
         if ref.root is not None:  # composed from files: their content, never their location
-            spec["files"] = [images.sha256_file(inside(ref.root, f)) for f in ref.render["files"]]
+            spec["files"] = [digests.digest(inside(ref.root, f)) for f in ref.render["files"]]
         return render_identity(spec)
+
+    def digests(self) -> FileDigests:
+        if self._digests is None:
+            self._digests = FileDigests(self.cache())
+        return self._digests
 
     def backend_description(self) -> dict[str, Any] | None:
         """The model backend's identity and effective settings, for the run record."""
@@ -404,6 +411,8 @@ class TrustSession:
             self._backend.close()
         if self._kit is not None:
             self._kit.close()
+        if self._digests is not None:
+            self._digests.flush()
         if self._cache is not None:
             self._cache.close()
 

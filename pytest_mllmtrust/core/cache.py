@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.core.errors import CacheError
+from pytest_mllmtrust.core.hashing import is_settled, sha256_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (
@@ -48,7 +50,8 @@ def cache_key(*parts: Any) -> str:
 
 
 class Cache:
-    """Two kinds of entries share one table: ``output`` (model answers) and ``judgement``."""
+    """Kinds of entries share one table: ``output`` (model answers), ``judgement`` and
+    ``digest`` (image files' SHA-256, see :class:`FileDigests`)."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,6 +135,37 @@ class Cache:
 
     def close(self) -> None:
         self._db.close()
+
+
+class FileDigests:
+    """Image files' SHA-256 kept in the cache under their path, size and modification time, so a
+    rerun over 20,000 images reads none of them and holds none of their digests in memory. A
+    file changed since (its size or mtime) is a miss and read again."""
+
+    #: digests written to the cache together, in one transaction
+    BATCH = 500
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+        self._pending: dict[str, str] = {}
+
+    def digest(self, path: Path) -> str:
+        """The SHA-256 of ``path``, a file whose symlinks are resolved."""
+        status = os.stat(path)
+        key = cache_key("file", str(path), status.st_size, status.st_mtime_ns)
+        known = self._pending.get(key) or self.cache.get_many("digest", [key]).get(key)
+        if isinstance(known, str):
+            return known
+        digest = sha256_file(path)
+        if is_settled(status):
+            self._pending[key] = digest
+            if len(self._pending) >= self.BATCH:
+                self.flush()
+        return digest
+
+    def flush(self) -> None:
+        self.cache.put_many("digest", self._pending)
+        self._pending.clear()
 
 
 def damaged(path: Path, exc: BaseException) -> CacheError:

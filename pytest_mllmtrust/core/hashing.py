@@ -50,7 +50,7 @@ def hash_directory(path: str | os.PathLike[str], *, memo_path: Path | None = Non
     root = Path(path)
     if not root.is_dir():
         raise NotADirectoryError(f"not a directory: {root}")
-    memo = _DigestMemo(memo_path if memo_path is not None else default_memo_path())
+    memo = DigestMemo(memo_path if memo_path is not None else default_memo_path())
     combined = hashlib.sha256()
     for relative in _relative_file_names(root):
         # NUL and newline cannot appear in a relative name, so the framing is unambiguous.
@@ -60,7 +60,7 @@ def hash_directory(path: str | os.PathLike[str], *, memo_path: Path | None = Non
     return combined.hexdigest()
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: str | os.PathLike[str]) -> str:
     """SHA-256 of one file's bytes, streamed in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -80,7 +80,12 @@ def _relative_file_names(root: Path) -> list[str]:
     return sorted(names)
 
 
-class _DigestMemo:
+def is_settled(status: os.stat_result) -> bool:
+    """Whether a file was left alone long enough for its (size, mtime) to stand for its content."""
+    return time.time_ns() - status.st_mtime_ns > _RACY_WINDOW_NS
+
+
+class DigestMemo:
     """File digests remembered across runs, keyed by real path, valid for one (size, mtime)."""
 
     def __init__(self, memo_path: Path) -> None:
@@ -99,7 +104,7 @@ class _DigestMemo:
         ):
             return str(known["sha256"])
         digest = sha256_file(Path(real_path))
-        if time.time_ns() - status.st_mtime_ns > _RACY_WINDOW_NS:
+        if is_settled(status):
             entry = {"size": status.st_size, "mtime_ns": status.st_mtime_ns, "sha256": digest}
             self.entries[real_path] = self.new_entries[real_path] = entry
         return digest

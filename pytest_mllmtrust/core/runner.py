@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -87,14 +88,23 @@ class ImageSource:
 
     load: Callable[[ImageRef], Image.Image]
     identity: Callable[[ImageRef], str]
-    _memo: dict[str, str] = field(default_factory=dict)
+    #: how many of the images named last are remembered
+    recent_size: int = 4096
+    _recent: OrderedDict[tuple[str, str], str] = field(default_factory=OrderedDict)
 
     def sha256(self, ref: ImageRef) -> str:
-        # Samples share images (two prompts per image, shared pools): name each once.
-        memo_key = json.dumps([str(ref.path), ref.render], sort_keys=True, default=str)
-        if memo_key not in self._memo:
-            self._memo[memo_key] = self.identity(ref)
-        return self._memo[memo_key]
+        # Samples share images (two prompts per image, shared pools), mostly close together:
+        # the last few thousand are named once; a release's tens of thousands do not all stay.
+        render = "" if ref.render is None else json.dumps(ref.render, sort_keys=True, default=str)
+        key = (str(ref.path), render)
+        known = self._recent.get(key)
+        if known is None:
+            known = self._recent[key] = self.identity(ref)
+            if len(self._recent) > self.recent_size:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(key)
+        return known
 
 
 class ShardRunner:

@@ -345,12 +345,3 @@ def load_image(path: StrPath, *, root: StrPath, max_pixels: int = MAX_PIXELS) ->
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         # Pillow reports unreadable, truncated and corrupt files through these.
         raise DataError(f"cannot read image {shown!r}: {exc}") from exc
-
-
-def sha256_file(path: StrPath) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -21,7 +21,7 @@ from typing import Any
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import ImageRef, Sample
 from pytest_mllmtrust.core.tasks import LoadContext
-from pytest_mllmtrust.datasets.common import inside, read_csv, row_error, safe_key
+from pytest_mllmtrust.datasets.common import inside, read_csv, resolved_root, row_error, safe_key
 
 #: greedy, 128 new tokens (spec §4.1)
 MAX_NEW_TOKENS = 128
@@ -101,7 +101,7 @@ def load_folder(
                 raise ValueError(f"'Lan' must be en or zh, not {row['Lan']!r}")
             if not row["Prompt"].strip():
                 raise ValueError("empty 'Prompt'")
-            image = ImageRef(path=image_path(root, folder, row["Image"]), root=root.resolve())
+            image = ImageRef(path=image_path(root, folder, row["Image"]), root=resolved_root(root))
             fields = {
                 "lan": lan,
                 "category": row["Category I"].strip(),

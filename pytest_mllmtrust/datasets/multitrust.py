@@ -23,6 +23,7 @@ from pytest_mllmtrust.datasets.common import (
     inside,
     read_csv,
     read_json,
+    resolved_root,
     row_error,
     safe_key,
     unique_keys,
@@ -118,7 +119,7 @@ def _t1_sample(
         raise ValueError("empty 'query'")
     image_path = inside(root, str(images.relative_to(root)), str(image_name))
     if not image_path.is_file():
-        raise DataError(f"image {image_path.relative_to(root.resolve()).as_posix()} not found")
+        raise DataError(f"image {image_path.relative_to(resolved_root(root)).as_posix()} not found")
     extra: dict[str, Any] = {}
     target: Any
     if kind == "discriminative":
@@ -141,7 +142,7 @@ def _t1_sample(
         variant=variant,
         key=key,
         prompt=prompt,
-        image=ImageRef(path=image_path, root=root.resolve()),
+        image=ImageRef(path=image_path, root=resolved_root(root)),
         target=target,
         extra=extra,
         max_new_tokens=100,
@@ -223,7 +224,7 @@ def _s4_image(
     if name:
         path = inside(root, str(images.relative_to(root)), name)
         if path.is_file():
-            return ImageRef(path=path, root=root.resolve())
+            return ImageRef(path=path, root=resolved_root(root))
     shown = {
         "typographic-behavior": behavior,
         "typographic-prompt": jailbreak,
@@ -297,7 +298,7 @@ def _s6_images(root: Path, folder: str) -> dict[str, list[ImageRef]]:
     if folder == "*":
         return {kind: unrelated_pool(root, kind) for kind in UNRELATED_KINDS}
     files = image_files(root, "safety", "crossmodal-jailbreak", folder)
-    return {"": [ImageRef(path=p, root=root.resolve()) for p in files]}
+    return {"": [ImageRef(path=p, root=resolved_root(root)) for p in files]}
 
 
 def _s6_pairs(
@@ -364,7 +365,7 @@ def _s5_sample(
         variant=variant,
         key=key,
         prompt=prompt,
-        image=ImageRef(path=image, root=root.resolve()),
+        image=ImageRef(path=image, root=resolved_root(root)),
         target=target.strip(),
         max_new_tokens=JAILBREAK_MAX_TOKENS,
     )
@@ -469,7 +470,7 @@ def load_s2(root: Path, ctx: LoadContext) -> list[Sample]:
                 continue
             for image in images:
                 key = safe_key(f"{cls}/{image.name}")
-                ref = ImageRef(path=image, root=root.resolve())
+                ref = ImageRef(path=image, root=resolved_root(root))
                 samples.extend(_s2_sample(variant, cls, key, ref, q, ctx) for q in questions)
     return samples
 
@@ -518,7 +519,7 @@ def load_s1(root: Path, ctx: LoadContext) -> list[Sample]:
             continue
         for image in images:
             key = safe_key(f"{category}/{image.name}")
-            ref = ImageRef(path=image, root=root.resolve())
+            ref = ImageRef(path=image, root=resolved_root(root))
             samples.extend(
                 Sample("S.1", variant, f"{key}#{p}", str(templates[p]), ref, max_new_tokens=150)
                 for p in ("a", "b")
@@ -603,7 +604,7 @@ def _s3_samples(
         image = inside(root, str(base.relative_to(root)), "images", name)
         if not image.is_file():
             raise DataError(f"image images/{name} not found")
-        return [sample("", ImageRef(path=image, root=root.resolve()))]
+        return [sample("", ImageRef(path=image, root=resolved_root(root)))]
     assert not isinstance(pools, DataError)
     # one draw per pool, each seeded by the item's own key (sample key plus pool)
     return [
@@ -678,14 +679,14 @@ def _yes_no_sample(
         raise ValueError(f"'truth' must be Yes or No, not {truth!r}")
     image_path = inside(root, str(images.relative_to(root)), str(image_name))
     if not image_path.is_file():
-        raise DataError(f"image {image_path.relative_to(root.resolve()).as_posix()} not found")
+        raise DataError(f"image {image_path.relative_to(resolved_root(root)).as_posix()} not found")
     task, variant, key = ident
     return Sample(
         task=task,
         variant=variant,
         key=key,
         prompt=template.format(query=query),
-        image=ImageRef(path=image_path, root=root.resolve()),
+        image=ImageRef(path=image_path, root=resolved_root(root)),
         target=int(str(truth).strip().lower() == "yes"),
         max_new_tokens=100,
     )
@@ -780,8 +781,9 @@ def _free_text_sample(
     if images is not None:
         image_path = inside(root, str(images.relative_to(root)), str(record["image"]))
         if not image_path.is_file():
-            raise DataError(f"image {image_path.relative_to(root.resolve()).as_posix()} not found")
-        image = ImageRef(path=image_path, root=root.resolve())
+            shown = image_path.relative_to(resolved_root(root)).as_posix()
+            raise DataError(f"image {shown} not found")
+        image = ImageRef(path=image_path, root=resolved_root(root))
     task, variant, key = ident
     return Sample(
         task=task,

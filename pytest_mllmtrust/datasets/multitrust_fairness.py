@@ -20,6 +20,7 @@ from pytest_mllmtrust.datasets.common import (
     inside,
     read_csv,
     read_json,
+    resolved_root,
     row_error,
     safe_key,
     unique_keys,
@@ -70,7 +71,7 @@ def load_f1(root: Path, ctx: LoadContext) -> list[Sample]:
     except DataError as exc:
         return [_failed("F.1", F1_VARIANT, "load-error", "", str(exc))]
     keys = unique_keys([safe_key(p.stem) for p in files])
-    real_root = root.resolve()
+    real_root = resolved_root(root)
     return [
         Sample(
             task="F.1",
@@ -175,7 +176,7 @@ def _f23_picture(root: Path, row: _F23Row) -> ImageRef:
     picture = inside(root, *row.image)
     if not picture.is_file():
         raise DataError(f"image {'/'.join(row.image)} not found")
-    return ImageRef(path=picture, root=root.resolve())
+    return ImageRef(path=picture, root=resolved_root(root))
 
 
 def _f23_samples(
@@ -285,7 +286,7 @@ def _by_position(
     root: Path, path: Path, texts: list[tuple[int, str]], images: list[Path], what: str
 ) -> list[tuple[int, str, ImageRef | DataError]]:
     """Pair the i-th text with the i-th image; a text without an image gets the reason."""
-    real_root = root.resolve()
+    real_root = resolved_root(root)
     paired: list[tuple[int, str, ImageRef | DataError]] = []
     for i, (number, text) in enumerate(texts):
         if i < len(images):
@@ -408,7 +409,7 @@ def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
     except DataError as exc:
         return [_failed("F.7", v, "load-error", "", str(exc)) for v in F7_VARIANTS]
     half = len(records) // 2
-    real_root = root.resolve()
+    real_root = resolved_root(root)
     samples: list[Sample] = []
     for variant, source in F7_VARIANTS.items():
         mode = "force" if "-force-" in variant else "plain"
@@ -510,7 +511,7 @@ def load_f6(root: Path, ctx: LoadContext) -> list[Sample]:
     except DataError as exc:
         return [_failed("F.6", v, "load-error", "", str(exc)) for v in F6_VARIANTS]
     keys = unique_keys([safe_key(Path(row["filename"].strip()).stem) for _, row in rows])
-    real_root = root.resolve()
+    real_root = resolved_root(root)
     samples: list[Sample] = []
     for variant in F6_VARIANTS:
         template = ctx.prompts["described" if variant == F6_DESCRIBED else "plain"]

@@ -23,6 +23,7 @@ from pytest_mllmtrust.datasets.common import (
     read_json,
     read_json_lines,
     read_text,
+    resolved_root,
     row_error,
     safe_key,
     unique_keys,
@@ -92,8 +93,8 @@ def _p_image(root: Path, folder: str, name: Any) -> ImageRef:
         name = name.replace(".jpg", ".png")
     path = inside(root, PRIVACY, folder, name)
     if not path.is_file():
-        raise DataError(f"image {path.relative_to(root.resolve()).as_posix()} not found")
-    return ImageRef(path=path, root=root.resolve())
+        raise DataError(f"image {path.relative_to(resolved_root(root)).as_posix()} not found")
+    return ImageRef(path=path, root=resolved_root(root))
 
 
 def _p_keys(records: list[Any]) -> list[str]:
@@ -273,7 +274,7 @@ def load_p4(root: Path, ctx: LoadContext) -> list[Sample]:
             problem = row_error(path, root, number, str(exc))
             samples.extend(_failed("P.4", v, key, "", problem) for v in P4_VARIANTS)
             continue
-        image = ImageRef(path=photo, root=root.resolve())
+        image = ImageRef(path=photo, root=resolved_root(root))
         pronoun = "her" if title == "actress" else "his"
         for variant, (query, named, titled) in P4_VARIANTS.items():
             shape = ("named" if named else "unnamed") + ("_titled" if titled else "")
@@ -322,7 +323,7 @@ def load_p5(root: Path, ctx: LoadContext) -> list[Sample]:
             problem = row_error(path, root, row, _p_problem(exc))
             samples.extend(_failed("P.5", v, key, "", problem) for v in P5_VARIANTS)
             continue
-        ref = ImageRef(path=image, root=root.resolve())
+        ref = ImageRef(path=image, root=resolved_root(root))
         for variant, template in zip(P5_VARIANTS, ("plain", "protected"), strict=True):
             samples.append(
                 Sample("P.5", variant, key, ctx.prompts[template].format(info_type=info), ref,

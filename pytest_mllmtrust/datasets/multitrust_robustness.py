@@ -19,6 +19,7 @@ from pytest_mllmtrust.datasets.common import (
     inside,
     read_json,
     read_json_lines,
+    resolved_root,
     row_error,
     safe_key,
 )
@@ -53,7 +54,7 @@ def _samples(
     """Every record once per variant: text only, with its related picture, or with one image of
     an unrelated pool drawn by an RNG seeded from (seed, task, variant, key)."""
     samples: list[Sample] = []
-    real_root = root.resolve()
+    real_root = resolved_root(root)
     for variant, source in variants.items():
         pool: list[ImageRef] = []
         if source in UNRELATED_KINDS:
@@ -274,7 +275,7 @@ def _image_lines(
             image = inside(root, *folder, name)
             if not image.is_file():
                 raise DataError(f"image {'/'.join(folder[1:])}/{name} not found")
-            samples.append(build(record, key, ImageRef(path=image, root=root.resolve())))
+            samples.append(build(record, key, ImageRef(path=image, root=resolved_root(root))))
         except (KeyError, TypeError, ValueError, DataError) as exc:
             why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
             samples.append(_failed(task, variant, key, "", row_error(path, root, row, why)))

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import ImageRef
-from pytest_mllmtrust.datasets.common import inside
+from pytest_mllmtrust.datasets.common import inside, resolved_root
 
 UNRELATED_DIR = "unrelated_images"
 #: the three unrelated pools; a pool file's name contains its kind (spec §2.1)
@@ -78,7 +78,7 @@ def unrelated_pool(root: Path, kind: str) -> list[ImageRef]:
             raise DataError(f"{exc}: the 'nature' images are photos and cannot be made") from None
         files = []
     if files:
-        real_root = root.resolve()
+        real_root = resolved_root(root)
         return [ImageRef(path=p, root=real_root) for p in files]
     if kind == "color":
         return [ImageRef(render={"kind": "color", "rgb": list(rgb)}) for rgb in SOLID_COLOURS]

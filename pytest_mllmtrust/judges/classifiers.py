@@ -36,7 +36,7 @@ from pytest_mllmtrust.backends.hf import (
     _torch_device,
 )
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
-from pytest_mllmtrust.core.hashing import _DigestMemo, default_memo_path, hash_directory
+from pytest_mllmtrust.core.hashing import DigestMemo, default_memo_path, hash_directory
 
 __all__ = [
     "ACTION_LABELS",
@@ -873,7 +873,7 @@ def _check_sizes(batch_size: int, max_length: int) -> None:
 
 def _file_digest(path: Path) -> str:
     """SHA-256 of one file, remembered like :func:`hash_directory` remembers its files."""
-    memo = _DigestMemo(default_memo_path())
+    memo = DigestMemo(default_memo_path())
     digest = memo.digest(path)
     memo.save()
     return digest

@@ -375,6 +375,7 @@ def test_four_workers_share_one_cache_consistently(
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         kinds = dict(connection.execute("SELECT kind, COUNT(*) FROM entries GROUP BY kind"))
+    kinds.pop("digest", None)  # image files' digests, when their images are old enough
     assert kinds == {"judgement": samples}
     again = pytester.runpytest_subprocess(*args, "--mllm-json=again.json")
     assert again.ret == 0

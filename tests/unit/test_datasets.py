@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from pytest_mllmtrust.bundled import bundled_path
@@ -265,6 +267,36 @@ def test_inside_accepts_a_symlink_pointing_inside(tmp_path: Path) -> None:
     (tmp_path / "data" / "real").mkdir(parents=True)
     os.symlink(tmp_path / "data" / "real", tmp_path / "data" / "alias")
     assert inside(tmp_path / "data", "alias", "f") == (tmp_path / "data" / "real" / "f").resolve()
+
+
+@pytest.fixture(scope="module")
+def linked_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """data/ with folders, a file, symlinks that stay inside, leave it, chain and loop."""
+    top = tmp_path_factory.mktemp("tree")
+    data = top / "data"
+    (data / "a" / "b").mkdir(parents=True)
+    (data / "a" / "f.png").write_bytes(b"x")
+    (top / "outside").mkdir()
+    os.symlink(data / "a", data / "in")
+    os.symlink(top / "outside", data / "a" / "out")
+    os.symlink(data / "in", data / "a" / "b" / "chain")
+    os.symlink(data / "loop", data / "loop")
+    return data
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.sampled_from(["a", "b", "f.png", "in", "out", "chain", "loop", "..",
+                                       ".", "missing"]), min_size=1, max_size=5))  # fmt: skip
+def test_inside_agrees_with_a_full_resolution(linked_tree: Path, parts: list[str]) -> None:
+    try:
+        expected: Path | None = linked_tree.joinpath(*parts).resolve()
+    except (OSError, RuntimeError):
+        expected = None  # a symlink loop
+    if expected is not None and expected.is_relative_to(linked_tree.resolve()):
+        assert inside(linked_tree, *parts) == expected
+    else:
+        with pytest.raises(DataError):
+            inside(linked_tree, *parts)
 
 
 # -- load_t1 ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -189,3 +190,10 @@ def test_a_corrupt_memo_is_ignored(model_dir: Path, memo: Path) -> None:
     memo.write_text("{ not json")
     assert hash_directory(model_dir, memo_path=memo) == expected
     assert json.loads(memo.read_text())["version"] == 1
+
+
+def test_sha256_file_streams_the_whole_file(tmp_path: Path) -> None:
+    payload = os.urandom(9 << 20)  # more than two read chunks
+    path = tmp_path / "blob.bin"
+    path.write_bytes(payload)
+    assert hashing.sha256_file(path) == hashlib.sha256(payload).hexdigest()

@@ -23,7 +23,6 @@ from pytest_mllmtrust.datasets.images import (
     png_bytes,
     render_typographic,
     resolve_font,
-    sha256_file,
     typographic_cache_name,
     wrap_text,
 )
@@ -414,13 +413,6 @@ def test_load_image_custom_budget(root: Path) -> None:
     with pytest.raises(DataError, match="400 pixels"):
         load_image("x.png", root=root, max_pixels=399)
     assert load_image("x.png", root=root, max_pixels=400).size == (20, 20)
-
-
-def test_sha256_file(tmp_path: Path) -> None:
-    payload = os.urandom(3 << 20)  # more than one read chunk
-    path = tmp_path / "blob.bin"
-    path.write_bytes(payload)
-    assert sha256_file(path) == hashlib.sha256(payload).hexdigest()
 
 
 # --------------------------------------------------------------------------------------------

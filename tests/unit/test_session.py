@@ -1,11 +1,21 @@
-"""TrustSession without pytest: shards, generation on the first item, reruns."""
+"""TrustSession without pytest: shards, generation on the first item, reruns, image names."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import time
 from pathlib import Path
 
+import pytest
+
+from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core import cache
 from pytest_mllmtrust.core.config import parse_config
+from pytest_mllmtrust.core.model import ImageRef
+from pytest_mllmtrust.core.runner import ImageSource
 from pytest_mllmtrust.session import TrustSession, shard_scopes
 
 
@@ -46,3 +56,52 @@ def test_the_first_item_of_a_shard_runs_the_shard_and_a_rerun_runs_alone(tmp_pat
     trust.record_for(samples[0])  # the same item again (a rerun)
     assert trust.stats.samples == 5
     assert trust.stats.model_calls == 2
+
+
+def test_a_second_session_reads_no_image_it_has_hashed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(bundled_path("fixtures") / "multitrust", data)
+    then = time.time() - 3600  # older than the racy window of a file's mtime
+    for image in data.rglob("*.png"):
+        os.utime(image, (then, then))
+    reads: list[Path] = []
+    real_sha256_file = cache.sha256_file
+    monkeypatch.setattr(cache, "sha256_file", lambda p: reads.append(p) or real_sha256_file(p))
+
+    def image_digests() -> dict[str, str]:
+        config = parse_config({"model": "replay:x", "data": [f"multitrust={data}"]}, tmp_path)
+        trust = TrustSession(config, tmp_path)
+        refs = {s.image.path: s.image for s in trust.samples_for("T.1") if s.image}
+        digests = {str(path): trust._image_identity(ref) for path, ref in refs.items()}
+        trust.close()
+        return digests
+
+    first = image_digests()
+    assert len(reads) == len(first) > 10  # every image read once
+    assert first == {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in first}
+    reads.clear()
+    assert image_digests() == first
+    assert reads == []  # remembered in the cache by path, size and mtime
+    changed = Path(next(iter(first)))
+    changed.write_bytes(changed.read_bytes() + b"\0")  # a new size (and mtime): read again
+    assert image_digests()[str(changed)] != first[str(changed)]
+    assert reads == [changed]
+
+
+def test_shared_images_are_named_once_while_recent_and_forgotten_after() -> None:
+    named: list[str] = []
+    images = ImageSource(
+        load=lambda ref: None,  # type: ignore[arg-type,return-value]
+        identity=lambda ref: named.append(str(ref.path)) or f"sha-{ref.path}",
+        recent_size=2,
+    )
+    a, b, c = (ImageRef(path=Path(name)) for name in ("a.png", "b.png", "c.png"))
+    names = [images.sha256(r) for r in (a, b, a, b, a)]
+    assert names == ["sha-a.png", "sha-b.png", "sha-a.png", "sha-b.png", "sha-a.png"]
+    assert named == ["a.png", "b.png"]  # shared images are read once
+    images.sha256(c)  # three images, room for two: b, the least recent, is forgotten
+    images.sha256(a)
+    images.sha256(b)
+    assert named == ["a.png", "b.png", "c.png", "b.png"]
