@@ -8,6 +8,7 @@ when those plugins are present.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -440,7 +441,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_config.judge_eval is not None:
         config.pluginmanager.register(JudgeEvalHooks(trust), "mllmtrust-judge-eval")
         return
-    if run_config.active and config.pluginmanager.hasplugin("html"):
+    # only when a pytest-html report is asked for: its extras cost a thumbnail per image
+    if run_config.active and config.getoption("htmlpath", None):
         config.pluginmanager.register(HtmlHooks(trust), "mllmtrust-html")
     if run_config.active and not _is_worker(config):
         if run_config.cache_rebuild and trust.cache_path is not None:  # before workers open it
@@ -546,7 +548,14 @@ def _marks(spec: TaskSpec, sample: Sample | None) -> list[pytest.MarkDecorator]:
         names += [*spec.needs_of(sample.variant), *sample.markers]
         if sample.variant in spec.informational:
             names.append("informational")
-    return [getattr(pytest.mark, name) for name in names]
+    return [_mark(name) for name in names]
+
+
+@functools.cache
+def _mark(name: str) -> pytest.MarkDecorator:
+    """One mark object per name, shared by every item (tens of thousands in a release run)."""
+    mark: pytest.MarkDecorator = getattr(pytest.mark, name)
+    return mark
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -585,17 +594,17 @@ def mllm_record(
     from pytest_mllmtrust.core.tasks import get_task
     from pytest_mllmtrust.reporting.html import item_score
 
-    # JUnit XML (--junitxml) carries these as each test case's properties
-    request.node.user_properties.extend(
-        [
-            ("mllm_task", record.task),
-            ("mllm_dimension", get_task(record.task).dimension),
-            ("mllm_variant", record.variant),
-            ("mllm_outcome", record.outcome.value),
-            ("mllm_judge", record.verdict.judge),
-            ("mllm_score", item_score({"signals": record.verdict.signals})),
-        ]
-    )
+    if getattr(request.config.option, "xmlpath", None):  # --junitxml: each case's properties
+        request.node.user_properties.extend(
+            [
+                ("mllm_task", record.task),
+                ("mllm_dimension", get_task(record.task).dimension),
+                ("mllm_variant", record.variant),
+                ("mllm_outcome", record.outcome.value),
+                ("mllm_judge", record.verdict.judge),
+                ("mllm_score", item_score({"signals": record.verdict.signals})),
+            ]
+        )
     if mllm_session.load_failure and not request.session.shouldstop:
         request.session.shouldstop = f"mllmtrust: {mllm_session.load_failure}"
 
@@ -614,9 +623,10 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     record = item.stash.get(RECORD_KEY, None)
-    # The record rides on the report of the phase that decided the outcome; xdist carries it.
+    # The record rides on the report of the phase that decided the outcome (xdist carries it
+    # as a dict: pytest_report_to_serializable).
     if record is not None and (call.when == "call" or (call.when == "setup" and report.failed)):
-        report.mllm_record = record.to_dict()  # type: ignore[attr-defined]
+        report.mllm_record = record  # type: ignore[attr-defined]
     marker = item.get_closest_marker("mllm_task")
     if marker is not None and marker.args:
         report.mllm_task = marker.args[0]  # type: ignore[attr-defined]
@@ -634,12 +644,27 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_report_to_serializable(report: Any) -> Generator[None, Any, Any]:
+    """An xdist worker's report goes to the controller as JSON: its record as a dict."""
+    data = yield
+    if data is not None and isinstance(data.get("mllm_record"), SampleRecord):
+        data["mllm_record"] = data["mllm_record"].to_dict()
+    return data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_report_from_serializable(data: dict[str, Any]) -> Generator[None, Any, Any]:
+    report = yield
+    if isinstance(getattr(report, "mllm_record", None), dict):
+        report.mllm_record = SampleRecord.from_dict(report.mllm_record)
+    return report
+
+
 def pytest_report_teststatus(report: pytest.TestReport) -> tuple[str, str, str] | None:
     record = getattr(report, "mllm_record", None)
-    if record is not None and report.skipped and record.get("outcome") == Outcome.UNSCORED.value:
-        if record.get("signals", {}).get("excluded"):
-            return "excluded", "~", "EXCLUDED"
-        return "unscored", "U", "UNSCORED"
+    if record is not None and report.skipped and record.outcome is Outcome.UNSCORED:
+        return ("excluded", "~", "EXCLUDED") if record.excluded else ("unscored", "U", "UNSCORED")
     return None
 
 
@@ -679,7 +704,7 @@ class ControllerHooks:
         record = getattr(report, "mllm_record", None)
         if record is None and report.failed:
             # failed outside the evaluation (a fixture, a teardown): still an error of its item
-            record = orphan_record(report.nodeid, task, report.longreprtext).to_dict()
+            record = orphan_record(report.nodeid, task, report.longreprtext)
         if record is not None:
             self.trust.collect(record)
             self.failed_items += report.failed
@@ -853,7 +878,7 @@ class TerminalProgress:
 
 
 class HtmlHooks:
-    """pytest-html (``--html``), registered only when it is installed: the trust summary above
+    """pytest-html, registered only when ``--html`` asks for a report: the trust summary above
     its table, task, dimension, verdict and score columns, and each item's prompt, image,
     output and rationale as its extra. Rows and extras are made where the item ran (an xdist
     worker's reports carry them); the summary on the controller."""
@@ -887,10 +912,11 @@ class HtmlHooks:
         from pytest_mllmtrust.core.tasks import get_task
         from pytest_mllmtrust.reporting.html import item_score
 
-        record = getattr(report, "mllm_record", None)
+        record: SampleRecord | None = getattr(report, "mllm_record", None)
         task = dimension = verdict = score = ""
         if record is not None:
-            task, verdict, score = record["task"], record["outcome"], item_score(record)
+            task, verdict = record.task, record.outcome.value
+            score = item_score({"signals": record.verdict.signals})
             dimension = get_task(task).dimension
         cells[1:1] = [
             f"<td>{escape(str(value))}</td>" for value in (task, dimension, verdict, score)

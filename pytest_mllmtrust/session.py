@@ -417,9 +417,8 @@ class TrustSession:
             self._cache.close()
 
     # -- controller: aggregate, gate, results ------------------------------------------------
-    def collect(self, record: dict[str, Any]) -> None:
-        rec = SampleRecord.from_dict(record)
-        self.collected[rec.uid] = rec
+    def collect(self, record: SampleRecord) -> None:
+        self.collected[record.uid] = record
 
     def total_stats(self) -> dict[str, Any]:
         total = RunStats()

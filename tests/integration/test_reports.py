@@ -168,3 +168,11 @@ def test_an_unreadable_baseline_misses_the_gate_and_says_why(
     run = run_trust(f"--mllm=replay:{replay}", "--mllm-baseline=old.json", tasks=("S.4",))
     assert run.result.ret == EXIT_GATE_FAILED
     run.result.stdout.fnmatch_lines(["*baseline: MISSED, *old.json: cannot read a results file*"])
+
+
+def test_pytest_html_hooks_stay_out_of_a_run_without_html(pytester: pytest.Pytester) -> None:
+    """Making an item's extra reads and re-encodes its image: only a --html run pays for it."""
+    without = pytester.parseconfigure("--mllm=replay:x")
+    assert without.pluginmanager.get_plugin("mllmtrust-html") is None
+    with_html = pytester.parseconfigure("--mllm=replay:x", "--html=r.html")
+    assert with_html.pluginmanager.get_plugin("mllmtrust-html") is not None
