@@ -14,6 +14,11 @@ server::
 ``faults`` is consumed one per request in arrival order (rules are checked first). Run as a
 script (``python -m pytest_mllmtrust.testing_server --latency 0.2``) it serves until interrupted.
 
+``ChatServer(log=path)`` (``--log FILE`` as a script) appends one JSON line per request it
+handles, once its answer is written: ``{"method", "path", "status", "arrived", "answered"}``, the
+times from ``time.time()`` (comparable across processes), ``status`` null where the connection was
+cut without an answer. A benchmark in another process counts and times a client's requests there.
+
 Besides ``POST /v1/chat/completions`` the server answers two scoring endpoints, with the same
 faults, rules, latency and bookkeeping:
 
@@ -43,7 +48,8 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 __all__ = [
     "MODERATION_CATEGORIES",
@@ -227,6 +233,8 @@ class ChatServer:
     faults: list[Fault] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     scores: Scores = default_scores
+    #: append one JSON line per handled request to this file (see the module docstring)
+    log: str | Path | None = None
 
     def __post_init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -243,6 +251,7 @@ class ChatServer:
         self._connections: set[socket.socket] = set()
         self._httpd: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._log_file: IO[str] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
     @property
@@ -263,6 +272,8 @@ class ChatServer:
             chat = server
 
         self._stopping.clear()
+        if self.log is not None:  # open until stop(): the handler threads append to it
+            self._log_file = open(self.log, "a", encoding="utf-8")  # noqa: SIM115
         httpd = _HTTPServer(("127.0.0.1", 0), Handler)
         self._httpd = httpd
         self._thread = threading.Thread(
@@ -285,6 +296,9 @@ class ChatServer:
         if self._thread is not None:
             self._thread.join()
         self._httpd = self._thread = None
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
 
     def __enter__(self) -> ChatServer:
         return self.start()
@@ -319,6 +333,20 @@ class ChatServer:
         with self._lock:
             self.in_flight -= 1
 
+    def _logged(self, method: str, path: str, status: int | None, arrived: float) -> None:
+        if self._log_file is None:
+            return
+        line = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "arrived": round(arrived, 6),
+            "answered": round(time.time(), 6),
+        }
+        with self._lock:
+            self._log_file.write(json.dumps(line) + "\n")
+            self._log_file.flush()  # a reader in another process sees each line at once
+
     def _answer(self, body: dict[str, Any]) -> str:
         return self.reply if isinstance(self.reply, str) else self.reply(body)
 
@@ -340,6 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # headers and body go out as separate writes
     timeout = 30  # an idle keep-alive connection frees its thread after this
     _in_flight = False  # this connection's current request is counted in ChatServer.in_flight
+    _status: int | None = None  # the status sent for the current request (None: none yet)
 
     def setup(self) -> None:
         super().setup()
@@ -355,13 +384,32 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._status = code
+        super().send_response(code, message)
+
     def do_GET(self) -> None:
+        self._handle(self._get)
+
+    def do_POST(self) -> None:
+        self._handle(self._post)
+
+    def _handle(self, handler: Callable[[], None]) -> None:
+        """Run ``handler`` for this request, then log it (with ``ChatServer.log``)."""
+        arrived = time.time()
+        self._status = None
+        try:
+            handler()
+        finally:
+            self.chat._logged(self.command, self.path, self._status, arrived)
+
+    def _get(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
             self._json(200, {"object": "list", "data": [{"id": "test-model", "object": "model"}]})
         else:
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
 
-    def do_POST(self) -> None:
+    def _post(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         route = _route(self.path)
@@ -536,8 +584,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--reply", default=None, help="fixed answer (default: echo the prompt)")
+    parser.add_argument("--log", metavar="FILE", help="append a JSON line per request here")
     args = parser.parse_args(argv)
-    server = ChatServer(reply=args.reply or _default_reply, latency=args.latency).start()
+    server = ChatServer(
+        reply=args.reply or _default_reply, latency=args.latency, log=args.log
+    ).start()
     print(server.base_url, flush=True)
     try:
         while True:
