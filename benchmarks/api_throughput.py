@@ -11,6 +11,10 @@ server never does); ``--same-process`` measures both in one process.
 
 ``--images`` sends each request a 336x336 PNG as a data URL. ``--runner`` also measures the
 plugin's ``ShardRunner`` (no cache, rule judge) driving the backend in shards of 256 samples.
+``--pytest`` measures whole pytest runs of the T.1 suite over the server (no cache, a small image
+per sample) at the default shard size, which follows the backend, and at the former fixed 64;
+their rate is counted at the server (first request to last answer, from its request log), so
+interpreter start-up and collection stay out of it. Target for the default: >= 0.85 of ideal.
 The target applies to the ``generate`` arms: one batch of all requests, and batches of the
 backend's ``preferred_batch_size`` (what ``ShardRunner`` uses). Prints requests/s per round,
 the median, and the ratio to the ideal; exits 1 below the target.
@@ -19,34 +23,41 @@ the median, and the ratio to the ideal; exits 1 below the target.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from pytest_mllmtrust.backends.openai_api import OpenAIBackend
+from pytest_mllmtrust.core.hashing import sha256_file
 from pytest_mllmtrust.core.model import GenerationRequest
 
 TARGET = 0.8
+PYTEST_TARGET = 0.85
 
 
 @contextmanager
-def chat_server(latency: float, same_process: bool) -> Iterator[str]:
+def chat_server(latency: float, same_process: bool, log: Path | None = None) -> Iterator[str]:
     if same_process:
         from pytest_mllmtrust.testing_server import ChatServer
 
-        with ChatServer(latency=latency) as server:
+        with ChatServer(latency=latency, log=log) as server:
             yield server.base_url
         return
+    logging = ["--log", str(log)] if log is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest_mllmtrust.testing_server", "--latency", str(latency)],
+        [sys.executable, "-m", "pytest_mllmtrust.testing_server", "--latency", str(latency),
+         *logging],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert proc.stdout is not None
         yield proc.stdout.readline().strip()
@@ -80,9 +91,6 @@ def backend_rate(backend: OpenAIBackend, requests: list[GenerationRequest], batc
 
 def runner_rate(backend: OpenAIBackend, n: int, images: bool) -> float:
     """Samples/s through ShardRunner (image loading and hashing, no cache, T.1 rule judge)."""
-    import tempfile
-    from pathlib import Path
-
     from pytest_mllmtrust.core.cache import NullCache
     from pytest_mllmtrust.core.model import ImageRef, Sample
     from pytest_mllmtrust.core.runner import ImageSource, ShardRunner
@@ -114,7 +122,7 @@ def runner_rate(backend: OpenAIBackend, n: int, images: bool) -> float:
             NullCache(),
             ImageSource(
                 lambda ref: image_files.load_image(ref.path, root=ref.root),
-                lambda ref: image_files.sha256_file(ref.path),
+                lambda ref: sha256_file(ref.path),
             ),
             batch_size=16,  # the backend's preferred batch size (its concurrency) wins
         )
@@ -128,6 +136,61 @@ def runner_rate(backend: OpenAIBackend, n: int, images: bool) -> float:
     return rate
 
 
+def served_rate(log: Path, since: int) -> tuple[int, float]:
+    """Requests answered after line ``since`` of the server's log, and their rate: count over
+    the time from the first arrival to the last answer."""
+    lines = [json.loads(line) for line in log.read_text("utf-8").splitlines()[since:]]
+    if any(line["status"] != 200 for line in lines):
+        raise SystemExit(f"the server answered {[line['status'] for line in lines]}")
+    span = max(line["answered"] for line in lines) - min(line["arrived"] for line in lines)
+    return len(lines), len(lines) / span
+
+
+def pytest_rates(args: argparse.Namespace, n: int, rounds: int) -> list[tuple[str, float]]:
+    """Requests/s of whole pytest runs at the default shard size and at the former 64."""
+    from plugin_overhead import build_data_root, run
+
+    from pytest_mllmtrust.backends import shard_size
+    from pytest_mllmtrust.bundled import bundled_path
+    from pytest_mllmtrust.core.config import parse_config
+
+    default = shard_size(
+        parse_config({"model": "openai:m", "concurrency": str(args.concurrency)}, Path.cwd())
+    )
+    with tempfile.TemporaryDirectory(prefix="mllmtrust-api-") as name:
+        tmp = Path(name)
+        n = build_data_root(tmp / "MultiTrust", n, shared_images=False)
+        work = tmp / "work"
+        work.mkdir()
+        (work / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        log = tmp / "requests.jsonl"
+        suite = bundled_path("suites") / "truthfulness" / "test_t1_basic_world_understanding.py"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        env.pop("PYTEST_ADDOPTS", None)
+        with chat_server(args.latency, False, log) as base_url:
+            trust = [
+                sys.executable, "-m", "pytest", str(suite), "--mllm=openai:bench-model",
+                f"--mllm-base-url={base_url}", f"--mllm-concurrency={args.concurrency}",
+                f"--mllm-data=multitrust={tmp / 'MultiTrust'}", "--mllm-cache=none", "-q",
+                "-p", "no:cacheprovider", "-c", str(work / "pytest.ini"), "--rootdir", str(work),
+            ]  # fmt: skip
+            arms = {
+                f"pytest, default shards ({default})": trust,
+                "pytest, shards of 64 (the former default)": [*trust, "--mllm-shard-size=64"],
+            }
+            rates: dict[str, list[float]] = {name: [] for name in arms}
+            for r in range(rounds):
+                for name in list(arms) if r % 2 == 0 else list(arms)[::-1]:
+                    since = len(log.read_text("utf-8").splitlines()) if log.exists() else 0
+                    run(arms[name], work, env)
+                    count, rate = served_rate(log, since)
+                    if count != n:
+                        raise SystemExit(f"{name}: the server answered {count} of {n} requests")
+                    rates[name].append(rate)
+                print("  pytest: " + ", ".join(f"{v[-1]:.1f}" for v in rates.values()))
+    return [(name, statistics.median(values)) for name, values in rates.items()]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="160 requests, 2 rounds")
@@ -139,6 +202,7 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=0, help="requests per generate (0: all)")
     parser.add_argument("--runner", action="store_true", help="also measure via ShardRunner")
     parser.add_argument("--same-process", action="store_true", help="server in this process")
+    parser.add_argument("--pytest", action="store_true", help="also measure whole pytest runs")
     args = parser.parse_args()
     n, rounds = (160, 2) if args.quick else (args.requests, args.rounds)
     ideal = args.concurrency / args.latency
@@ -178,14 +242,22 @@ def main() -> int:
                 rows.append(("ShardRunner (shards of 256)", statistics.median(rates)))
         finally:
             backend.close()
+    if args.pytest:
+        rows.extend(pytest_rates(args, n, rounds))
     print(f"\n| path | requests/s (median of {rounds}) | vs ideal {ideal:.0f}/s |")
     print("|---|---:|---:|")
     for label, rate in rows:
         print(f"| {label} | {rate:.1f} | {rate / ideal:.2f} |")
     worst = min(rate for label, rate in rows if label.startswith("generate")) / ideal
-    verdict = "met" if worst >= TARGET else "MISSED"
-    print(f"\ntarget: >= {TARGET} x ideal; worst generate arm {worst:.2f}: {verdict}")
-    return 0 if worst >= TARGET else 1
+    met = worst >= TARGET
+    print(f"\ntarget: >= {TARGET} x ideal; worst generate arm {worst:.2f}: "
+          f"{'met' if met else 'MISSED'}")  # fmt: skip
+    if args.pytest:
+        default = rows[-2][1] / ideal
+        met &= default >= PYTEST_TARGET
+        print(f"target: pytest at the default shard size >= {PYTEST_TARGET} x ideal: "
+              f"{default:.2f}, {'met' if default >= PYTEST_TARGET else 'MISSED'}")  # fmt: skip
+    return 0 if met else 1
 
 
 if __name__ == "__main__":
