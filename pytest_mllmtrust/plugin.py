@@ -427,6 +427,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if gpus is not None:
             config.workeroutput["mllmtrust_gpus"] = gpus  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath))
+    trust.run_ahead = not _is_worker(config)  # a worker does not know which shard comes next
     if run_config.active:
         from pytest_mllmtrust.core.secrets import redact_log_records
 

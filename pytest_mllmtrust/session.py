@@ -12,6 +12,7 @@ import gc
 import hashlib
 import platform
 import re
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -97,6 +98,11 @@ class TrustSession:
         # records generated ahead of their item, handed over (and forgotten) item by item
         self._records: dict[str, SampleRecord] = {}
         self._done: set[str] = set()
+        #: generate the next shard while pytest reports this one's items, when the backend
+        #: waits on a server; only where items run in collection order (not on an xdist
+        #: worker, which the controller hands shards one at a time)
+        self.run_ahead = False
+        self._ahead: threading.Thread | None = None
         self._backend: Backend | None = None
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
@@ -201,7 +207,10 @@ class TrustSession:
     def record_for(self, sample: Sample) -> SampleRecord:
         """This sample's record; the first call for a shard generates and judges all of it."""
         if sample.uid not in self._records:
-            shard = self._shards.get(self._shard_of.get(sample.uid, ""), [sample])
+            self._join_ahead()  # the runner serves one thread at a time
+        if sample.uid not in self._records:
+            shard_key = self._shard_of.get(sample.uid, "")
+            shard = self._shards.get(shard_key, [sample])
             try:
                 runner = self.runner()
             except CacheError as exc:
@@ -213,21 +222,54 @@ class TrustSession:
                 )
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
             # a rerun item (--reruns, a repeated node id) runs alone, its shard is done
-            todo = [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
-            try:
-                self._records.update(runner.run(get_task(sample.task), todo))
-            except Exception as exc:  # whatever failed, each of the shard's items errors, counted
-                why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
-                if isinstance(exc, CacheError):
-                    self.load_failure = why
-                failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
-                self._records.update({s.uid: make_record(s, None, None, failed) for s in todo})
-            self._done.update(s.uid for s in todo)
-            if runner.load_error is not None and self.load_failure is None:
-                self.load_failure = self.redact(
-                    f"could not load the model: {describe(runner.load_error)}"
-                )
+            self._evaluate(
+                runner, [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
+            )
+            self._start_next_shard(runner, shard_key)
         return self._records.pop(sample.uid)
+
+    def _evaluate(self, runner: ShardRunner, samples: Sequence[Sample]) -> None:
+        """Generate and judge one shard's samples into ``_records``; whatever fails becomes
+        each sample's error, counted."""
+        try:
+            self._records.update(runner.run(get_task(samples[0].task), samples))
+        except Exception as exc:
+            why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
+            if isinstance(exc, CacheError):
+                self.load_failure = why
+            failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
+            self._records.update({s.uid: make_record(s, None, None, failed) for s in samples})
+        self._done.update(s.uid for s in samples)
+        if runner.load_error is not None and self.load_failure is None:
+            self.load_failure = self.redact(
+                f"could not load the model: {describe(runner.load_error)}"
+            )
+
+    def _start_next_shard(self, runner: ShardRunner, after: str) -> None:
+        """Over an API, generate the next shard in a thread while pytest reports this one's
+        items: run one after the other, the server idled for as long as pytest took to report
+        a shard (benchmarks/api_throughput.py --pytest)."""
+        if not (self.run_ahead and runner.backend.waits_on_server) or after not in self._shards:
+            return
+        keys = list(self._shards)
+        for key in keys[keys.index(after) + 1 :]:
+            todo = [s for s in self._shards[key] if s.uid not in self._done]
+            if todo:
+                self._ahead = threading.Thread(
+                    target=self._evaluate, args=(runner, todo), name="mllmtrust-ahead", daemon=True
+                )
+                self._ahead.start()
+                return
+
+    def _join_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.join()
+            self._ahead = None
+
+    def _show_progress(self, step: Progress) -> None:
+        # a shard generated ahead stays silent: the terminal is pytest's while it reports
+        if self.progress is not None and threading.current_thread() is not self._ahead:
+            self.progress(step)
 
     def judges(self) -> JudgeKit:
         """The judges of this process, one per role, built once (weights load on first use)."""
@@ -260,7 +302,7 @@ class TrustSession:
                 ImageSource(self._load_image, self._image_identity),
                 batch_size=self.config.batch_size,
                 canary=self._is_canary if self.config.canary else None,
-                progress=self.progress,
+                progress=self._show_progress,
                 max_answer_chars=self.config.max_answer_chars,
                 redact=self.redact,
             )
@@ -407,6 +449,7 @@ class TrustSession:
             return {"backend": self._backend.kind, "describe_failed": str(exc)}
 
     def close(self) -> None:
+        self._join_ahead()
         if self._backend is not None:
             self._backend.close()
         if self._kit is not None:

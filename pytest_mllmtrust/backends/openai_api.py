@@ -64,6 +64,7 @@ def batch_for(concurrency: int) -> int:
 class OpenAIBackend(Backend):
     kind = "openai"
     batch_invariant = True
+    waits_on_server = True
 
     def __init__(
         self,
