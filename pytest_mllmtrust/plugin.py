@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal
 import pytest
 
 from pytest_mllmtrust import EXIT_GATE_FAILED
+from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
-from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config
+from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict, printable
@@ -40,8 +41,9 @@ NO_MODEL = (
     "no model under test: pass --mllm=SPEC (e.g. --mllm=hf:./my-checkpoint) to run trust suites"
 )
 
-# (name, flag, help, ini type, addoption kwargs); ini key "mllm_<name>" ("mllm" for the model)
-_OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+# (name, flag, help, ini type, addoption kwargs); ini key "mllm_<name>" ("mllm" for the model).
+# "{default}" in a help text shows the option's default, stated once: RunConfig's field.
+OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "model",
         "--mllm",
@@ -84,24 +86,24 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "profile",
         "--mllm-profile",
-        "how answers are read: corrected (default; every correction is listed in "
-        "docs/deviations.md) or upstream (as the benchmarks' released code reads them, to "
-        "reproduce published numbers)",
+        "how answers are read: corrected (every correction is listed in docs/deviations.md) or "
+        "upstream (as the benchmarks' released code reads them, to reproduce published numbers); "
+        "default {default}",
         "string",
         {"metavar": "PROFILE"},
     ),
     (
         "hallucination_asd",
         "--mllm-hallucination-asd",
-        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream; "
-        "default) or rate (the fail rate); both are reported",
+        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream) "
+        "or rate (the fail rate); both are reported; default {default}",
         "string",
         {"metavar": "MODE"},
     ),
     (
         "cache",
         "--mllm-cache",
-        "cache directory for outputs and verdicts, or 'none' (default: .mllmtrust-cache)",
+        "cache directory for outputs and verdicts, or 'none' (default: {default})",
         "string",
         {"metavar": "DIR"},
     ),
@@ -116,23 +118,23 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "batch_size",
         "--mllm-batch-size",
-        "samples per generate() call (default 8)",
+        "samples per generate() call (default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "shard_size",
         "--mllm-shard-size",
-        "samples per shard, the unit of batching and of xdist distribution (default: 64, or "
-        "one full call of an API or vLLM backend)",
+        "samples per shard, the unit of batching and of xdist distribution (default: "
+        f"{DEFAULT_SHARD_SIZE}, or one full call of an API or vLLM backend)",
         "string",
         {"metavar": "N"},
     ),
     (
         "gate",
         "--mllm-gate",
-        "what thresholds compare: point (the score, default) or lower-bound (the pessimistic "
-        "end of its 95%% confidence interval: the lower bound, the upper for an ASD)",
+        "what thresholds compare: point (the score) or lower-bound (the pessimistic end of its "
+        "95%% confidence interval: the lower bound, the upper for an ASD); default {default}",
         "string",
         {"metavar": "MODE"},
     ),
@@ -148,14 +150,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "max_regression",
         "--mllm-max-regression",
         "points a score may drop below the baseline before it can count as a regression "
-        "(default 1)",
+        "(default {default})",
         "string",
         {"metavar": "POINTS"},
     ),
     (
         "ci_resamples",
         "--mllm-ci-resamples",
-        "bootstrap resamples behind the confidence intervals (default 200; 0: none)",
+        "bootstrap resamples behind the confidence intervals (default {default}; 0: none)",
         "string",
         {"metavar": "N"},
     ),
@@ -169,7 +171,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "seed",
         "--mllm-seed",
-        "seed for subsampling, image pairing and anything random (default 0)",
+        "seed for subsampling, image pairing and anything random (default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -199,8 +201,8 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "sample_failures",
         "--mllm-sample-failures",
-        "how a sample whose verdict is fail is reported: fail (default) or xfail, so that a CI's "
-        "test view (JUnit) fails on the gate's checks only (docs/ci.md)",
+        "how a sample whose verdict is fail is reported: fail or xfail, so that a CI's test view "
+        "(JUnit) fails on the gate's checks only (docs/ci.md); default {default}",
         "string",
         {"metavar": "MODE"},
     ),
@@ -221,14 +223,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "dtype",
         "--mllm-dtype",
-        "model dtype for hf: auto, float32, float16, bfloat16",
+        "model dtype for hf: auto, float32, float16, bfloat16 (default {default})",
         "string",
         {"metavar": "DTYPE"},
     ),
     (
         "device",
         "--mllm-device",
-        "device for hf: auto, cpu, cuda, cuda:1, ...",
+        "device for hf: auto, cpu, cuda, cuda:1, ... (default {default})",
         "string",
         {"metavar": "DEVICE"},
     ),
@@ -250,21 +252,22 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "concurrency",
         "--mllm-concurrency",
-        "API calls in flight at once per process (default 16)",
+        "API calls in flight at once per process (default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "timeout",
         "--mllm-timeout",
-        "seconds one API call may take (default 120)",
+        "seconds one API call may take (default {default})",
         "string",
         {"metavar": "SECONDS"},
     ),
     (
         "retries",
         "--mllm-retries",
-        "retries of a failed API call, with exponential backoff honouring Retry-After (default 5)",
+        "retries of a failed API call, with exponential backoff honouring Retry-After "
+        "(default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -278,14 +281,15 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "gpus_per_worker",
         "--mllm-gpus-per-worker",
-        "under xdist, GPUs given to each worker (worker k gets GPUs k*N .. k*N+N-1; default 1)",
+        "under xdist, GPUs given to each worker (worker k gets GPUs k*N .. k*N+N-1; "
+        "default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "tensor_parallel",
         "--mllm-tensor-parallel",
-        "tensor-parallel size for vllm: models (default 1)",
+        "tensor-parallel size for vllm: models (default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -293,7 +297,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "max_answer_chars",
         "--mllm-max-answer-chars",
         "cut an answer longer than N characters before judging and storing it, marked in its "
-        "record (default 20000: far above every task's answer budget)",
+        "record (default {default}: far above every task's answer budget)",
         "string",
         {"metavar": "N"},
     ),
@@ -301,7 +305,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "threads",
         "--mllm-threads",
         "torch threads per process on a CPU: N, or auto (OMP_NUM_THREADS, else the cores shared "
-        "among xdist workers); default 1, measured the fast choice (docs/performance.md)",
+        "among xdist workers); default {default}, measured the fast choice (docs/performance.md)",
         "string",
         {"metavar": "N"},
     ),
@@ -309,7 +313,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "canary",
         "--mllm-canary",
         "batch-invariance canary: regenerate N seeded samples per task one at a time and report "
-        "how many batched answers differ",
+        "how many batched answers differ (default {default}: none)",
         "string",
         {"metavar": "N"},
     ),
@@ -347,7 +351,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mllmtrust", "trustworthiness of multimodal LLMs (pytest-mllmtrust)")
-    for name, flag, help_text, ini_type, kwargs in _OPTIONS:
+    for name, flag, text, ini_type, kwargs in OPTIONS:
+        help_text = text.replace("{default}", shown_default(name))
         group.addoption(flag, dest=f"mllm_{name}", help=help_text, **kwargs)
         parser.addini("mllm" if name == "model" else f"mllm_{name}", help_text, type=ini_type)  # type: ignore[arg-type]
 
@@ -355,7 +360,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _raw_options(config: pytest.Config) -> dict[str, Any]:
     """CLI values, falling back to ini values (pyproject.toml [tool.pytest.ini_options])."""
     raw: dict[str, Any] = {}
-    for name, _, _, _, _ in _OPTIONS:
+    for name, _, _, _, _ in OPTIONS:
         value = config.getoption(f"mllm_{name}")
         if value is None:
             ini = config.getini("mllm" if name == "model" else f"mllm_{name}")
