@@ -1,7 +1,9 @@
 """The pytest11 entry point: options, collection, fixtures and reporting hooks.
 
-Every hook is thin and delegates to :class:`~pytest_mllmtrust.session.TrustSession`; the
-benchmarks' logic lives in the pure core. Hooks for optional plugins (xdist) are registered only
+Every hook is thin and delegates: the work of each process (samples, shards, records) to
+:class:`~pytest_mllmtrust.session.TrustSession`, the controller's (gate, results, reports, exit
+status) to :class:`~pytest_mllmtrust.controller.Controller`; the benchmarks' logic lives in the
+pure core. Hooks for optional plugins (xdist) are registered only
 when those plugins are present.
 """
 
@@ -17,16 +19,16 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from pytest_mllmtrust import EXIT_GATE_FAILED
 from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.controller import Controller
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
 from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
-from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict, printable
-from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
-from pytest_mllmtrust.core.runner import Progress, make_record
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, printable
+from pytest_mllmtrust.core.results import SCHEMA_VERSION
+from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate, check_keys
 from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
 from pytest_mllmtrust.session import TrustSession
@@ -447,19 +449,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_config.judge_eval is not None:
         config.pluginmanager.register(JudgeEvalHooks(trust), "mllmtrust-judge-eval")
         return
+    controller = Controller(trust) if run_config.active and not _is_worker(config) else None
     # only when a pytest-html report is asked for: its extras cost a thumbnail per image
     if run_config.active and config.getoption("htmlpath", None):
-        config.pluginmanager.register(HtmlHooks(trust), "mllmtrust-html")
-    if run_config.active and not _is_worker(config):
-        if run_config.cache_rebuild and trust.cache_path is not None:  # before workers open it
-            from pytest_mllmtrust.core.cache import set_aside
-
-            trust.cache_set_aside = set_aside(trust.cache_path)
+        config.pluginmanager.register(HtmlHooks(trust, controller), "mllmtrust-html")
+    if controller is not None:
+        controller.begin()  # before any worker opens the cache
         for reason in unpinned_judges(run_config.judges):
             config.issue_config_time_warning(UnpinnedJudgeWarning(reason), stacklevel=2)
-        config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
-    if run_config.active and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(trust), "mllmtrust-xdist")
+        config.pluginmanager.register(ControllerHooks(trust, controller), "mllmtrust-controller")
+        if config.pluginmanager.hasplugin("xdist"):  # its hooks run on the controller only
+            config.pluginmanager.register(XdistHooks(trust, controller), "mllmtrust-xdist")
     if run_config.active and getattr(config.option, "tbstyle", None) == "auto":
         # Thousands of failing samples are normal in a benchmark, and pytest's default failure
         # section costs time quadratic in their number (pytest-dev/pytest#13360; 12 s of 26 s
@@ -679,8 +679,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     trust = trust_session(config)
     if trust.config.active and _is_worker(config):
-        config.workeroutput["mllmtrust_stats"] = trust.stats.to_dict()  # type: ignore[attr-defined]
-        config.workeroutput["mllmtrust_backend"] = trust.backend_description()  # type: ignore[attr-defined]
+        config.workeroutput.update(trust.worker_output())  # type: ignore[attr-defined]
         trust.close()
 
 
@@ -693,121 +692,50 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 class ControllerHooks:
-    """Registered on the controller only (the single process without xdist): it receives every
-    item's record, aggregates, writes the results and decides the exit status."""
+    """Registered on the controller only (the single process without xdist): each hook hands
+    over to the :class:`~pytest_mllmtrust.controller.Controller`, which collects every item's
+    record, decides the gate and the exit status, writes the results and says what to print."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller) -> None:
         self.trust = trust
-        self.failed_items = 0
-        #: trust items reported (skipped ones included): whether this was a trust run at all
-        self.trust_items = 0
+        self.controller = controller
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        task = getattr(report, "mllm_task", None)
-        if task is None:
-            return
-        self.trust_items += report.when == "setup"
-        record = getattr(report, "mllm_record", None)
-        if record is None and report.failed:
-            # failed outside the evaluation (a fixture, a teardown): still an error of its item
-            record = orphan_record(report.nodeid, task, report.longreprtext)
-        if record is not None:
-            self.trust.collect(record)
-            self.failed_items += report.failed
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            self.trust.skipped.setdefault(task, report.longrepr[2].removeprefix("Skipped: "))
+        self.controller.observe(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        trust = self.trust
-        trust.close()
-        config = trust.config
-        gated = any(t.source for t in config.thresholds) or config.baseline is not None
-        if session.config.option.collectonly or not (trust.collected or self.trust_items or gated):
+        self.trust.close()
+        controller = self.controller
+        if session.config.option.collectonly or not controller.is_trust_run():
             return  # no trust item selected and no gate asked for: not a trust run
-        gate = trust.finish()
-        record_gate_in_junit(session.config, gate)
-        if trust.config.json_path is not None or trust.config.html_path is not None:
-            # the per-sample records are streamed into the file, not built into the document
-            head = trust.results(samples=False)
-            session.config.hook.pytest_mllmtrust_update_results(config=session.config, results=head)
-            if trust.config.json_path is not None:
-                trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
-                write_results(trust.config.json_path, head, trust.records())
-            if trust.config.html_path is not None:
-                from pytest_mllmtrust.reporting import html
-
-                results = head | {"samples": [r.to_dict() for r in trust.records()]}
-                trust.config.html_path.parent.mkdir(parents=True, exist_ok=True)
-                html.write(results, trust.config.html_path, trust.data_root_of)
-        # The gate decides, not single samples (a benchmark always has failing samples):
-        # failing trust items alone do not fail the run unless --mllm-strict; other tests do.
-        only_trust_failed = session.testsfailed == self.failed_items
-        if (
-            session.exitstatus == pytest.ExitCode.TESTS_FAILED
-            and only_trust_failed
-            and not trust.config.strict
-        ):
-            session.exitstatus = pytest.ExitCode.OK
-        if not gate.passed and session.exitstatus in (
-            pytest.ExitCode.OK,
-            pytest.ExitCode.NO_TESTS_COLLECTED,
-        ):
-            session.exitstatus = EXIT_GATE_FAILED
+        record_gate_in_junit(session.config, controller.finish())
+        hook = session.config.hook
+        controller.write_reports(
+            lambda head: hook.pytest_mllmtrust_update_results(config=session.config, results=head)
+        )
+        session.exitstatus = controller.exit_status(session.exitstatus, session.testsfailed)
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        from pytest_mllmtrust.reporting.terminal import summary_lines
-
-        trust = self.trust
-        if trust.gate is None or trust.scoreboard is None or config.get_verbosity() < 0:
+        if not self.controller.finished or config.get_verbosity() < 0:
             return
         terminalreporter.section("mllmtrust")
-        for line in summary_lines(trust.scoreboard, list(trust.collected.values())):
-            terminalreporter.write_line(printable(line))
-        if trust.config.canary:
-            canary = trust.canary_summary()
-            checked = sum(c["checked"] for c in canary.values())
-            differ = sum(c["differ"] for c in canary.values())
-            terminalreporter.write_line(
-                f"canary: {differ} of {checked} batched answers differ from generating them alone"
-            )
-        damaged = trust.total_stats().get("cache_damaged", 0)
-        if damaged:
-            terminalreporter.write_line(
-                f"cache: {damaged} damaged entries in {trust.cache_path} were read as misses and "
-                "generated or judged again"
-            )
-        if trust.cache_set_aside is not None:
-            terminalreporter.write_line(f"cache: the old cache file is now {trust.cache_set_aside}")
-        if trust.config.json_path is not None:
-            terminalreporter.write_line(f"results: {trust.config.json_path}")
-        if trust.config.html_path is not None:
-            terminalreporter.write_line(f"trust report: {trust.config.html_path}")
+        for line in self.controller.summary_lines():
+            terminalreporter.write_line(line)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The verdict, last: after pytest's short summary and its final counts, so that the
         gate is what a reader of the log sees at its end."""
-        from pytest_mllmtrust.reporting.terminal import gate_lines, one_line
-
-        trust, reporter = self.trust, config.pluginmanager.get_plugin("terminalreporter")
-        if trust.gate is None or trust.scoreboard is None or reporter is None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if not self.controller.finished or reporter is None:
             return
         if config.get_verbosity() < 0:
-            records = list(trust.collected.values())
-            reporter.write_line(printable(one_line(trust.scoreboard, records, trust.gate)))
+            reporter.write_line(self.controller.verdict_line())
             return
         reporter.write_sep("=", "mllmtrust gate", bold=True)
-        for line in gate_lines(trust.gate):
+        for line in self.controller.gate_lines():
             missed = "MISSED" in line or line == "gate FAILED"
-            reporter.write_line(printable(line), red=missed, green=line == "gate PASSED")
-
-
-def orphan_record(nodeid: str, task: str, why: str) -> SampleRecord:
-    """The error record of a trust item that failed before or after its evaluation, built
-    from its node id (``...[variant:key]``), so that it is counted like any other error."""
-    variant, _, key = nodeid.rpartition("[")[2].rstrip("]").partition(":")
-    sample = Sample(task, variant, key, "")
-    return make_record(sample, None, None, Verdict.error("pytest", why.strip()[-2000:]))
+            reporter.write_line(line, red=missed, green=line == "gate PASSED")
 
 
 def record_gate_in_junit(config: pytest.Config, gate: Gate) -> None:
@@ -889,23 +817,16 @@ class HtmlHooks:
     output and rationale as its extra. Rows and extras are made where the item ran (an xdist
     worker's reports carry them); the summary on the controller."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller | None) -> None:
         self.trust = trust
+        #: None on an xdist worker, which makes rows and extras but no summary
+        self.controller = controller
         self.thumbs: dict[str, str | None] = {}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str]) -> None:
-        from pytest_mllmtrust.reporting.html import summary_fragment
-        from pytest_mllmtrust.reporting.terminal import gate_lines, summary_lines
-
-        trust = self.trust
-        if trust.gate is None or trust.scoreboard is None:
-            return
-        lines = [
-            *summary_lines(trust.scoreboard, list(trust.collected.values())),
-            *gate_lines(trust.gate),
-        ]
-        prefix.append(summary_fragment(lines, trust.gate.verdict))
+        if self.controller is not None and self.controller.finished:
+            prefix.append(self.controller.html_summary())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -991,10 +912,11 @@ class JudgeEvalHooks:
 
 
 class XdistHooks:
-    """Registered only when pytest-xdist is installed."""
+    """Registered on the controller only, when pytest-xdist is installed."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller) -> None:
         self.trust = trust
+        self.controller = controller
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["mllmtrust_run_id"] = self.trust.run_id
@@ -1007,10 +929,7 @@ class XdistHooks:
         return ShardScheduling(config, log, shard_size=self.trust.shard_size)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        output = getattr(node, "workeroutput", {})
-        if output.get("mllmtrust_stats"):
-            self.trust.worker_stats.append(output["mllmtrust_stats"])
-        self.trust.worker_backend = self.trust.worker_backend or output.get("mllmtrust_backend")
+        self.controller.add_worker_output(getattr(node, "workeroutput", {}))
 
 
 __all__ = ["mllm_record", "mllm_session", "trust_session"]
