@@ -27,7 +27,6 @@ from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config, s
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, printable
-from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate, check_keys
 from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
@@ -494,24 +493,10 @@ def _configure_threads(config: pytest.Config, run_config: RunConfig) -> tuple[in
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    from pytest_mllmtrust.reporting.terminal import header_line
+
     trust = trust_session(config)
-    if not trust.config.active:
-        return None
-    c = trust.config
-    judge = ", ".join(
-        [c.judge.text if c.judge else "rules"]
-        + [
-            s.text
-            for r, s in c.judges.items()
-            if r != "llm" and s.kind not in ("rules", "none", "llm", "minilm")
-        ]
-    )
-    data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
-    return (
-        f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
-        f"profile={c.profile} seed={c.seed} limit={c.limit or '-'} threads={trust.threads[0]} "
-        f"({trust.threads[1]}) schema={SCHEMA_VERSION}"
-    )
+    return header_line(trust.config, trust.threads) if trust.config.active else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
