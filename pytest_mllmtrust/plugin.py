@@ -23,7 +23,7 @@ from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.controller import Controller
 from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
-from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config, shown_default
+from pytest_mllmtrust.core.config import RunConfig, model_forms, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, printable
@@ -48,7 +48,7 @@ OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "model",
         "--mllm",
-        f"model under test: {MODEL_FORMS}",
+        f"model under test: {model_forms()}",
         "string",
         {"metavar": "SPEC"},
     ),

@@ -4,15 +4,25 @@ A backend answers a *batch* of single-turn requests in one call; the runner deci
 boundaries, caches each batch as soon as it returns and splits a batch that raises. A backend
 raises :class:`~pytest_mllmtrust.core.errors.BackendError` (or anything else) on failure and
 never returns an error message as if it were the model's answer.
+
+A backend is found by its prefix (``--mllm=PREFIX:TARGET``) in the ``pytest_mllmtrust.backends``
+entry-point group (pytest_mllmtrust.registry) and built by :meth:`Backend.from_config`; its
+module is imported only then, so it imports torch, vllm or a client library inside functions.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pytest_mllmtrust.core.model import GenerationRequest
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import ModelSpec, RunConfig
+
+#: samples per shard unless the backend takes more in one call or --mllm-shard-size is given
+DEFAULT_SHARD_SIZE = 64
 
 
 class Backend(ABC):
@@ -27,6 +37,20 @@ class Backend(ABC):
     #: True when generate() spends its time waiting for a server (an API): the session then
     #: generates the next shard while pytest reports this one's items
     waits_on_server: bool = False
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Self:
+        """The backend ``spec`` names (``spec.target``: what follows the prefix), with the
+        run's settings; ``judge`` is true when it answers as a judge (``--mllm-judge``), whose
+        API endpoint is ``config.judge_base_url``. Check what can be checked without loading
+        weights (a path, a key, an installed library) and leave loading to :meth:`load`."""
+        raise NotImplementedError(f"{cls.__name__} cannot be built from --mllm={spec.text}")
+
+    @classmethod
+    def shard_size(cls, config: RunConfig) -> int:
+        """Samples per shard when --mllm-shard-size is not given: a batch never crosses a
+        shard, so a backend that takes more than the default in one call asks for that."""
+        return DEFAULT_SHARD_SIZE
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:

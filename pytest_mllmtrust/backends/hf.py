@@ -16,7 +16,7 @@ import gc
 import importlib.metadata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pytest_mllmtrust.backends.base import Backend
 from pytest_mllmtrust.backends.devices import dtype_for, resolve_device, torch_device
@@ -31,6 +31,9 @@ from pytest_mllmtrust.backends.model_files import REMOTE_CODE_OPTION, locate, re
 from pytest_mllmtrust.core.errors import BackendError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import ModelSpec, RunConfig
 
 __all__ = ["TransformersBackend"]
 
@@ -85,6 +88,17 @@ class TransformersBackend(Backend):
         self._fingerprint: dict[str, Any] | None = None
 
     # -- Backend interface ----------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Self:
+        """``hf:<dir or hub id>``, or a bare alias (resolved here, and refused when it needs
+        remote code unless --mllm-trust-remote-code was given)."""
+        return cls(
+            spec.target,
+            dtype=config.dtype,
+            device=config.device,
+            trust_remote_code=config.trust_remote_code,
+        )
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:

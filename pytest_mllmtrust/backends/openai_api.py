@@ -23,9 +23,9 @@ import os
 import random
 import threading
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.backends.base import DEFAULT_SHARD_SIZE, Backend
 from pytest_mllmtrust.backends.http_api import (
     PLACEHOLDER_KEY,
     RETRYABLE_STATUS,
@@ -38,6 +38,8 @@ from pytest_mllmtrust.core.secrets import Redactor
 
 if TYPE_CHECKING:
     from PIL import Image
+
+    from pytest_mllmtrust.core.config import ModelSpec, RunConfig
 
 T = TypeVar("T")
 
@@ -112,6 +114,22 @@ class OpenAIBackend(Backend):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Self:
+        return cls(
+            spec.target,
+            base_url=config.judge_base_url if judge else config.base_url,
+            concurrency=config.concurrency,
+            timeout=config.timeout,
+            retries=config.retries,
+            max_image_side=config.max_image_side,
+        )
+
+    @classmethod
+    def shard_size(cls, config: RunConfig) -> int:
+        """One full call: eight waves of --mllm-concurrency (never below the default)."""
+        return max(DEFAULT_SHARD_SIZE, batch_for(config.concurrency))
 
     # -- identity ----------------------------------------------------------------------------
     def fingerprint(self) -> dict[str, Any]:

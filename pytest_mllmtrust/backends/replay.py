@@ -11,11 +11,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pytest_mllmtrust.backends.base import Backend
 from pytest_mllmtrust.core.errors import BackendError, DataError
 from pytest_mllmtrust.core.model import GenerationRequest
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import ModelSpec, RunConfig
 
 
 class ReplayBackend(Backend):
@@ -41,6 +44,10 @@ class ReplayBackend(Backend):
             except (ValueError, KeyError, TypeError) as exc:
                 raise DataError(f"{self.path.name} line {number}: {exc}") from None
             self._answers[uid] = entry
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Self:
+        return cls(spec.target)
 
     def fingerprint(self) -> dict[str, Any]:
         return {"backend": self.kind, "file": self.path.name, "sha256": self._sha256}

@@ -19,13 +19,16 @@ import importlib.util
 import io
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
-from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.backends.base import DEFAULT_SHARD_SIZE, Backend
 from pytest_mllmtrust.core.config import dtype_name
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import ModelSpec, RunConfig
 
 __all__ = ["INSTALL_HINT", "NO_GPU", "VLLMBackend", "conversation"]
 
@@ -98,6 +101,20 @@ class VLLMBackend(Backend):
         self._fingerprint: dict[str, Any] | None = None
 
     # -- Backend interface ----------------------------------------------------------------
+
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Self:
+        return cls(
+            spec.target,
+            dtype=config.dtype,
+            tensor_parallel=config.tensor_parallel,
+            trust_remote_code=config.trust_remote_code,
+        )
+
+    @classmethod
+    def shard_size(cls, config: RunConfig) -> int:
+        """At least one of vLLM's own batches (:attr:`preferred_batch_size`)."""
+        return max(DEFAULT_SHARD_SIZE, cls.preferred_batch_size or DEFAULT_SHARD_SIZE)
 
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:

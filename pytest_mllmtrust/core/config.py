@@ -18,11 +18,21 @@ from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import JudgeSetting, parse_judges
 from pytest_mllmtrust.core.thresholds import Threshold, parse_all
 
-MODEL_FORMS = (
-    "an alias (e.g. 'llava-1.5-7b'), 'hf:<hub id or local dir>', 'openai:<model>', "
-    "'vllm:<hub id or local dir>' or 'replay:<file.jsonl>'"
-)
-BACKENDS = ("hf", "openai", "vllm", "replay")
+# The backend prefixes are the names in the pytest_mllmtrust.backends entry-point group (a view
+# read when used): a plugin's backend is accepted like a built-in one, and nothing here imports
+# a backend.
+from pytest_mllmtrust.registry import BACKENDS
+
+
+def model_forms() -> str:
+    """How ``--mllm`` is written, for help and error texts, with the installed prefixes."""
+    prefixes = ", ".join(f"'{name}:'" for name in BACKENDS)
+    return (
+        f"an alias (e.g. 'llava-1.5-7b') or PREFIX:TARGET with a backend prefix: {prefixes} "
+        f"(e.g. 'hf:<hub id or local dir>'; docs/backends.md)"
+    )
+
+
 #: accepted spellings of a model dtype -> its torch name
 DTYPES = {
     "float32": "float32",
@@ -68,17 +78,19 @@ class ModelSpec:
     def parse(cls, text: str, option: str = "--mllm") -> ModelSpec:
         text = text.strip()
         if not text:
-            raise ConfigError(f"{option}={text!r}: empty; expected {MODEL_FORMS}")
+            raise ConfigError(f"{option}={text!r}: empty; expected {model_forms()}")
         backend, sep, target = text.partition(":")
         if sep and backend in BACKENDS:
             if not target:
                 raise ConfigError(f"{option}={text!r}: nothing after '{backend}:'")
             return cls(backend, target, text)
         if sep and len(backend) > 1:
-            raise ConfigError(f"{option}={text!r}: unknown backend {backend!r}; use {MODEL_FORMS}")
+            raise ConfigError(
+                f"{option}={text!r}: unknown backend {backend!r}; use {model_forms()}"
+            )
         # a bare name is an alias of the transformers backend; validated when the backend loads
         if not re.fullmatch(r"[\w.\-]+", text):
-            raise ConfigError(f"{option}={text!r}: not an alias; use {MODEL_FORMS}")
+            raise ConfigError(f"{option}={text!r}: not an alias; use {model_forms()}")
         return cls("alias", text, text)
 
 

@@ -1,0 +1,93 @@
+"""Backends found through an entry-point group, the built-ins among them.
+
+The plugin's own backends and judges are declared in pyproject.toml exactly as a third
+party's would be (``[project.entry-points."pytest_mllmtrust.backends"]``), so adding one is
+publishing a package, never editing this one. Listing a group reads installed metadata only;
+loading one name imports only the module that entry point names, so ``--help`` and a replay
+run import no torch (the backend and judge modules keep heavy imports inside functions).
+
+Kept out of ``core``: the option grammar in ``core`` asks this module which names exist, and
+nothing here imports a backend or judge until one is asked for by name.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection, Iterator, Mapping
+from importlib.metadata import EntryPoint, entry_points
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from pytest_mllmtrust.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.backends.base import Backend
+
+BACKENDS_GROUP = "pytest_mllmtrust.backends"
+
+
+@functools.cache
+def load_group(group: str) -> Mapping[str, EntryPoint]:
+    """The entry points of ``group`` by name, sorted; read once per process.
+
+    Two distributions that register one name for different objects are refused rather than
+    one silently shadowing the other: which backend answered must never depend on the order
+    of sys.path. (The same distribution seen twice, e.g. an editable install beside a wheel
+    of the same name, is one: importlib.metadata keeps the first of a name.)
+    Call ``load_group.cache_clear()`` after installing a package into a running process.
+    """
+    found: dict[str, EntryPoint] = {}
+    for point in entry_points(group=group):
+        seen = found.setdefault(point.name, point)
+        if seen.value != point.value:
+            raise ConfigError(
+                f"two installed packages register {point.name!r} in the entry-point group "
+                f"{group}: {seen.value} and {point.value}; uninstall one"
+            )
+    return MappingProxyType(dict(sorted(found.items())))
+
+
+class Names(Collection[str]):
+    """The names registered in a group, read when used (a view, not a snapshot taken at
+    import, so a package installed into a running process shows after ``cache_clear()``)."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    def __contains__(self, name: object) -> bool:
+        return name in load_group(self.group)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(load_group(self.group))
+
+    def __len__(self) -> int:
+        return len(load_group(self.group))
+
+    def __repr__(self) -> str:
+        return f"Names({self.group!r}: {', '.join(self)})"
+
+
+#: the model backend prefixes (``hf``, ``openai``, ``vllm``, ``replay`` and any plugin's)
+BACKENDS = Names(BACKENDS_GROUP)
+
+
+def _load(group: str, name: str, what: str) -> object:
+    points = load_group(group)
+    point = points.get(name)
+    if point is None:
+        known = ", ".join(points) or "none installed"
+        raise ConfigError(f"no {what} {name!r} is installed; known: {known}")
+    try:
+        return point.load()
+    except ImportError as exc:
+        raise ConfigError(f"the {what} {name!r} ({point.value}) cannot be imported: {exc}") from exc
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The Backend subclass registered as ``name`` (the prefix of ``--mllm=name:...``)."""
+    from pytest_mllmtrust.backends.base import Backend
+
+    loaded = _load(BACKENDS_GROUP, name, "model backend")
+    if not (isinstance(loaded, type) and issubclass(loaded, Backend)):
+        raise ConfigError(f"the model backend {name!r} is {loaded!r}, not a Backend subclass")
+    return loaded
