@@ -1,4 +1,4 @@
-"""Backends found through an entry-point group, the built-ins among them.
+"""Backends and judge kinds found through entry-point groups, the built-ins among them.
 
 The plugin's own backends and judges are declared in pyproject.toml exactly as a third
 party's would be (``[project.entry-points."pytest_mllmtrust.backends"]``), so adding one is
@@ -22,8 +22,10 @@ from pytest_mllmtrust.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from pytest_mllmtrust.backends.base import Backend
+    from pytest_mllmtrust.judges.base import Judge
 
 BACKENDS_GROUP = "pytest_mllmtrust.backends"
+JUDGES_GROUP = "pytest_mllmtrust.judges"
 
 
 @functools.cache
@@ -69,6 +71,8 @@ class Names(Collection[str]):
 
 #: the model backend prefixes (``hf``, ``openai``, ``vllm``, ``replay`` and any plugin's)
 BACKENDS = Names(BACKENDS_GROUP)
+#: the judge kinds a ``--mllm-judge`` setting can load (``clf``, ``model``, ... and plugins')
+JUDGES = Names(JUDGES_GROUP)
 
 
 def _load(group: str, name: str, what: str) -> object:
@@ -90,4 +94,14 @@ def backend_class(name: str) -> type[Backend]:
     loaded = _load(BACKENDS_GROUP, name, "model backend")
     if not (isinstance(loaded, type) and issubclass(loaded, Backend)):
         raise ConfigError(f"the model backend {name!r} is {loaded!r}, not a Backend subclass")
+    return loaded
+
+
+def judge_class(kind: str) -> type[Judge]:
+    """The Judge subclass registered as ``kind`` (a ``--mllm-judge`` setting's kind)."""
+    from pytest_mllmtrust.judges.base import Judge
+
+    loaded = _load(JUDGES_GROUP, kind, "judge kind")
+    if not (isinstance(loaded, type) and issubclass(loaded, Judge)):
+        raise ConfigError(f"the judge kind {kind!r} is {loaded!r}, not a Judge subclass")
     return loaded

@@ -17,6 +17,11 @@ from pathlib import Path
 
 from pytest_mllmtrust.core.errors import ConfigError
 
+# Judge kinds and model backend prefixes are the names in their entry-point groups (views read
+# when used), so a plugin's judge or backend is accepted like a built-in one; nothing here
+# imports a judge or a backend.
+from pytest_mllmtrust.registry import BACKENDS, JUDGES
+
 #: the capability marker (spec §1.3) of the items that need each role's official evaluator
 NEEDS_MARKERS: dict[str, str] = {
     "llm": "needs_judge",
@@ -30,8 +35,8 @@ NEEDS_MARKERS: dict[str, str] = {
 JUDGE_ROLES: dict[str, tuple[str, str]] = {
     "llm": (
         "LLM judge answering the benchmarks' GPT-4 judge templates",
-        "rules (offline fallbacks, default) or a model: openai:<model>, hf:<dir>, vllm:<dir>, "
-        "replay:<file>",
+        "rules (offline fallbacks, default) or a model spec as for --mllm (e.g. openai:<model>, "
+        "hf:<dir>)",
     ),
     "jailbreak": (
         "jailbreak classifier (HarmBench's role)",
@@ -65,8 +70,14 @@ JUDGE_ROLES: dict[str, tuple[str, str]] = {
 }
 #: options a classifier-like spec may carry after commas: ``clf:./tox,max_length=256``
 SPEC_OPTIONS = ("decoder_base", "encoder_base", "dtype", "device", "batch_size", "max_length")
+#: specs that are one word: no judge (rules, none), the LLM judge's (llm), or a kind whose
+#: target is optional
 _WORDS = ("rules", "none", "llm", "minilm", "perspective")
-_MODEL_BACKENDS = ("openai", "hf", "vllm", "replay")
+#: a model backend's prefix that some role reads as a judge kind of its own (the moderation
+#: role sends ``openai:<model>`` to OpenAI's moderation endpoint, not to a chat model)
+_PROVIDER_KINDS = {("moderation", "openai"): "openai-moderation"}
+#: what a bare name or path means in the roles that take one (for the LLM judge, an alias)
+_BARE_KINDS = {"guardrank": "guardrank", "embedding": "embedding", "llm": "model"}
 
 
 class UnpinnedJudgeWarning(UserWarning):
@@ -75,8 +86,10 @@ class UnpinnedJudgeWarning(UserWarning):
 
 @dataclass(frozen=True)
 class JudgeSetting:
-    """One role's judge: ``kind`` is rules, none, llm, model, clf, perspective, openai-moderation,
-    guardrank or embedding; ``target`` what it loads; ``options`` the ``,key=value`` extras."""
+    """One role's judge: ``kind`` is rules, none or llm (nothing to load), or the name of a judge
+    class in the ``pytest_mllmtrust.judges`` entry-point group (model, clf, perspective,
+    openai-moderation, guardrank, embedding, minilm, or a plugin's); ``target`` what it loads;
+    ``options`` the ``,key=value`` extras."""
 
     role: str
     kind: str
@@ -137,37 +150,41 @@ def _setting(role: str, spec: str, typed: str | None = None) -> JudgeSetting:
             )
         options[key] = value
     kind, target = _kind(role, head)
-    if kind not in _ALLOWED[role]:
+    if kind not in _ALLOWED[role] and not (role in _PLUGIN_ROLES and _is_plugin_kind(kind)):
         what, accepted = JUDGE_ROLES[role]
-        raise ConfigError(f"--mllm-judge {text!r}: the {role} judge ({what}) is {accepted}")
-    if options and kind not in ("clf", "guardrank"):
+        plugins = sorted(k for k in JUDGES if _is_plugin_kind(k)) if role in _PLUGIN_ROLES else []
+        also = f", or an installed judge kind: {', '.join(plugins)}" if plugins else ""
+        raise ConfigError(f"--mllm-judge {text!r}: the {role} judge ({what}) is {accepted}{also}")
+    if options and kind not in ("clf", "guardrank") and not _is_plugin_kind(kind):
         raise ConfigError(f"--mllm-judge {text!r}: options only apply to classifiers")
     return JudgeSetting(role, kind, target, options, text)
 
 
 def _kind(role: str, head: str) -> tuple[str, str]:
-    if head in _WORDS:
+    """The judge kind and its target a spec names: a word, ``KIND:TARGET`` for any installed
+    judge kind, a model spec (``PREFIX:TARGET`` for a backend prefix), or a bare name or path
+    that the role reads as its own kind."""
+    if head in _WORDS or _is_plugin_kind(head):
         return head, ""
     prefix, sep, rest = head.partition(":")
-    if sep and prefix == "clf" and rest:
-        return "clf", rest
-    if sep and prefix == "perspective" and rest:
-        return "perspective", rest
-    if sep and prefix in _MODEL_BACKENDS and rest:
-        if role == "moderation" and prefix == "openai":
-            return "openai-moderation", rest
-        return "model", head
+    if sep and rest and prefix in JUDGES:
+        return prefix, rest
+    if sep and rest and prefix in BACKENDS:
+        provider = _PROVIDER_KINDS.get((role, prefix))
+        return (provider, rest) if provider else ("model", head)
     if sep and len(prefix) > 1:
-        raise ConfigError(f"--mllm-judge {role}={head!r}: unknown prefix {prefix!r}")
-    if role == "guardrank":
-        return "guardrank", head
-    if role == "embedding":
-        return "embedding", head
-    if role == "llm" and re.fullmatch(r"[\w.\-]+", head):
-        return "model", head  # a model alias of the transformers backend
-    return "unknown", head
+        raise ConfigError(
+            f"--mllm-judge {role}={head!r}: unknown prefix {prefix!r}; known: judge kinds "
+            f"{', '.join(JUDGES)} and model backends {', '.join(BACKENDS)}"
+        )
+    kind = _BARE_KINDS.get(role, "unknown")
+    if kind == "model" and not re.fullmatch(r"[\w.\-]+", head):
+        kind = "unknown"  # a model alias of the transformers backend is one word
+    return kind, head
 
 
+#: the built-in kinds each role takes; a plugin's kind is for the roles of _PLUGIN_ROLES, and
+#: the JudgeKit checks that it has what the role asks of it (judges.base) when it loads it
 _ALLOWED: dict[str, tuple[str, ...]] = {
     "llm": ("rules", "model"),
     "jailbreak": ("llm", "rules", "clf", "model"),
@@ -177,6 +194,17 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
     "guardrank": ("llm", "none", "guardrank"),
     "embedding": ("minilm", "none", "embedding"),
 }
+
+
+_BUILTIN_KINDS = frozenset(kind for kinds in _ALLOWED.values() for kind in kinds) | {"unknown"}
+#: the roles a judge kind from another package may play: those the kit asks for an ability any
+#: judge can have (classify, score, embed); the LLM judge is a model (a backend plugin instead)
+#: and GuardRank is one released model
+_PLUGIN_ROLES = ("jailbreak", "action", "toxicity", "moderation", "embedding")
+
+
+def _is_plugin_kind(kind: str) -> bool:
+    return kind not in _BUILTIN_KINDS and kind in JUDGES
 
 
 def unpinned_judges(settings: Mapping[str, JudgeSetting]) -> list[str]:

@@ -15,13 +15,16 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import JudgeSetting, parse_judges
 from pytest_mllmtrust.core.model import GenerationRequest
 from pytest_mllmtrust.datafiles import DataFile, DataFiles
 from pytest_mllmtrust.judges import rules
+from pytest_mllmtrust.judges.base import Classifier, Embedder, Judge, Scorer
 
 if TYPE_CHECKING:
     from pytest_mllmtrust.backends.base import Backend
+    from pytest_mllmtrust.judges.guardrank import GuardRank
 
 JAILBREAK = "templates/jailbreak.toml"
 GUARDRANK = "templates/guardrank.toml"
@@ -35,7 +38,7 @@ T = TypeVar("T")
 #: what each role's answers are, per input: a value, None (unparsable reply) or the failure
 Answers = list[T | Exception | None]
 #: builds the judge object for a role's setting (see judges.loading.load_judge)
-JudgeFactory = Callable[[JudgeSetting], Any]
+JudgeFactory = Callable[[JudgeSetting], Judge]
 
 
 class JudgeKit:
@@ -57,7 +60,7 @@ class JudgeKit:
         self.llm_batch_size = llm_batch_size
         self.settings = dict(settings or parse_judges([], embedding_available=False))
         self._factory = factory
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Judge] = {}
         self._refusal: tuple[tuple[str, ...], tuple[str, ...]] | None = None
         #: calls made to model judges (LLM, classifiers, scorers), for run statistics
         self.calls = 0
@@ -75,7 +78,7 @@ class JudgeKit:
     def has_llm(self) -> bool:
         return self.active("llm")
 
-    def judge(self, role: str) -> Any:
+    def judge(self, role: str) -> Judge:
         """The judge playing ``role``, loaded on first use (the LLM judge for kind ``llm``)."""
         setting = self.setting(role)
         if setting.kind == "llm":
@@ -85,6 +88,48 @@ class JudgeKit:
                 raise RuntimeError(f"no judge factory to load {setting.text!r}")
             self._loaded[role] = self._factory(setting)
         return self._loaded[role]
+
+    # The roles' judges by what the caller needs of them (judges.base). A judge kind set in
+    # a role it cannot play is a ConfigError naming both, met when the kit prepares.
+    def model(self, role: str) -> Backend:
+        """The model backend answering ``role``'s prompts (the LLM judge, or a served model)."""
+        from pytest_mllmtrust.judges.model import ModelJudge
+
+        judge = self.judge(role)
+        if isinstance(judge, ModelJudge):
+            return judge.backend
+        raise self._cannot_play(role, judge, "model backend")
+
+    def classifier(self, role: str) -> Classifier:
+        judge = self.judge(role)
+        if isinstance(judge, Classifier):
+            return judge
+        raise self._cannot_play(role, judge, "Classifier")
+
+    def scorer(self, role: str) -> Scorer:
+        judge = self.judge(role)
+        if isinstance(judge, Scorer):
+            return judge
+        raise self._cannot_play(role, judge, "Classifier or a Scorer")
+
+    def embedder(self, role: str = "embedding") -> Embedder:
+        judge = self.judge(role)
+        if isinstance(judge, Embedder):
+            return judge
+        raise self._cannot_play(role, judge, "Embedder")
+
+    def _cannot_play(self, role: str, judge: Judge, needed: str) -> ConfigError:
+        return ConfigError(
+            f"--mllm-judge {self.setting(role).text!r}: a {type(judge).__name__} cannot play "
+            f"the {role} role, which needs a {needed}"
+        )
+
+    def guardrank_judge(self) -> GuardRank | None:
+        """GuardRank when it plays the guardrank role; None when the LLM judge does."""
+        from pytest_mllmtrust.judges.guardrank import GuardRank
+
+        judge = self.judge("guardrank")
+        return judge if isinstance(judge, GuardRank) else None
 
     def judge_id(self, role: str) -> str:
         """How verdicts name this role's judge: ``llm:openai:gpt-4o``, ``action:clf:<dir>``."""
@@ -101,13 +146,16 @@ class JudgeKit:
         for role, setting in self.settings.items():
             # the bundled embedder is a default, never a mistake: it waits for its first use
             if setting.active and setting.kind not in ("llm", "minilm"):
-                self.judge(role)
+                judge = self.judge(role)
+                # a plugin's judge kind may be set in a role it cannot play: say so now
+                needs = _role_needs().get(role, (Judge,))
+                if not isinstance(judge, needs):
+                    names = " or a ".join(ability.__name__ for ability in needs)
+                    raise self._cannot_play(role, judge, names)
 
     def close(self) -> None:
         for judge in self._loaded.values():
-            close = getattr(judge, "close", None)
-            if close is not None:
-                close()
+            judge.close()
 
     # -- reading answers: as corrected, or as the benchmark released (the profile) ---------
     @property
@@ -202,7 +250,7 @@ class JudgeKit:
         """
         if not self.active(role):
             raise RuntimeError(f"ask() needs a model for the {role} role; check active() first")
-        backend: Backend = self.judge(role)
+        backend = self.model(role)
         replies: list[str | Exception] = []
         # an API judge takes a large batch and bounds its own concurrency
         size = backend.preferred_batch_size or self.llm_batch_size
@@ -234,10 +282,10 @@ class JudgeKit:
         setting = self.setting("jailbreak")
         if not setting.active:
             return None
-        if setting.kind == "clf":
+        classifier = self.judge("jailbreak")
+        if isinstance(classifier, Classifier):
             from pytest_mllmtrust.judges.classifiers import jailbroken
 
-            classifier = self.judge("jailbreak")
             serialise = self.template(JAILBREAK).text("classifier_input")
             texts = [
                 serialise.format(target=b, output=o)
@@ -271,7 +319,7 @@ class JudgeKit:
             return None
         from pytest_mllmtrust.judges.classifiers import action_label
 
-        classifier = self.judge("action")
+        classifier = self.classifier("action")
         answers: Answers[int] = [
             p if isinstance(p, Exception) else action_label(p)
             for p in self._classify(classifier.probabilities, outputs)
@@ -287,7 +335,7 @@ class JudgeKit:
         if not setting.active:
             return None
         scorer = self.judge(role)
-        if setting.kind == "clf":
+        if isinstance(scorer, Classifier):
             from pytest_mllmtrust.judges.classifiers import toxicity_score
 
             answers: Answers[float] = [
@@ -295,7 +343,7 @@ class JudgeKit:
                 for p in self._classify(scorer.probabilities, outputs)
             ]
         else:
-            answers = list(self._classify(scorer.scores, outputs))
+            answers = list(self._classify(self.scorer(role).scores, outputs))
         return self.judge_id(role), answers
 
     def guardrank(
@@ -306,9 +354,12 @@ class JudgeKit:
         setting = self.setting("guardrank")
         if not setting.active:
             return None
-        if setting.kind == "guardrank":
-            decoder = self.judge("guardrank").decoder
-            scores = self._classify(lambda _: decoder.scores(dimension, prompts, outputs), outputs)
+        guardrank = self.guardrank_judge()
+        if guardrank is not None:
+            decoder = guardrank.decoder
+            scores: Answers[int] = [
+                *self._classify(lambda _: decoder.scores(dimension, prompts, outputs), outputs)
+            ]
             return f"{self.judge_id('guardrank')}:decoder", scores
         template = self.template(GUARDRANK).text("open")
         replies = self.ask(
@@ -328,9 +379,12 @@ class JudgeKit:
         setting = self.setting("guardrank")
         if not setting.active:
             return None
-        if setting.kind == "guardrank":
-            encoder = self.judge("guardrank").encoder
-            scores = self._classify(lambda _: encoder.scores(prompts, outputs), outputs)
+        guardrank = self.guardrank_judge()
+        if guardrank is not None:
+            encoder = guardrank.encoder
+            scores: Answers[int] = [
+                *self._classify(lambda _: encoder.scores(prompts, outputs), outputs)
+            ]
             return f"{self.judge_id('guardrank')}:encoder", scores
         template = self.template(GUARDRANK).text("hallucination")
         replies = self.ask(
@@ -346,7 +400,7 @@ class JudgeKit:
         embedding; None when no embedding model is available."""
         if not self.active("embedding"):
             return None
-        embedder = self.judge("embedding")
+        embedder = self.embedder()
         values = self._classify(lambda _: embedder.similarities(outputs, references), outputs)
         return self.judge_id("embedding"), values
 
@@ -375,8 +429,8 @@ class JudgeKit:
         return f"rules:contain-fuzzy+{judge}", answers
 
     def _classify(
-        self, method: Callable[[Sequence[str]], list[Any]], texts: Sequence[str]
-    ) -> list[Any]:
+        self, method: Callable[[Sequence[str]], Sequence[T]], texts: Sequence[str]
+    ) -> list[T | Exception]:
         """One batched call of a judge method; a judge that fails as a whole fails every
         sample it was given, never only some silently."""
         self.calls += 1
@@ -404,6 +458,22 @@ class JudgeKit:
             "profile": self.profile,
             "data": {rel: self.data.get(rel).sha256 for rel in sorted(set(files))},
         }
+
+
+def _role_needs() -> dict[str, tuple[type[Judge], ...]]:
+    """What each role asks of its judge (judges.base), by the kit's methods that use it."""
+    from pytest_mllmtrust.judges.guardrank import GuardRank
+    from pytest_mllmtrust.judges.model import ModelJudge
+
+    return {
+        "llm": (ModelJudge,),
+        "jailbreak": (Classifier, ModelJudge),
+        "action": (Classifier,),
+        "toxicity": (Classifier, Scorer),
+        "moderation": (Classifier, Scorer),
+        "guardrank": (GuardRank,),
+        "embedding": (Embedder,),
+    }
 
 
 def _parse_choice(reply: str | Exception, allowed: str) -> int | Exception | None:

@@ -25,13 +25,19 @@ import re
 import string
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from pytest_mllmtrust.backends.devices import dtype_for, resolve_device, torch_device
 from pytest_mllmtrust.backends.hf_compat import LOCAL_WEIGHTS, transformers_api
 from pytest_mllmtrust.backends.model_files import locate, read_json_config
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import DigestMemo, default_memo_path, hash_directory
+from pytest_mllmtrust.judges.base import Classifier
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import RunConfig
+    from pytest_mllmtrust.core.judges import JudgeSetting
+    from pytest_mllmtrust.datafiles import DataFiles
 
 __all__ = [
     "ACTION_LABELS",
@@ -149,7 +155,7 @@ def _check_lengths(probs: Sequence[float], labels: Sequence[str]) -> None:
 # -- sequence classifiers ---------------------------------------------------------------------
 
 
-class TextClassifier:
+class TextClassifier(Classifier):
     """A transformers sequence classifier (``AutoModelForSequenceClassification``) as a judge.
 
     ``model`` is a local directory or a hub id; a hub id must already be in the local Hugging
@@ -196,6 +202,22 @@ class TextClassifier:
         self._tokenizer: Any = None
         self._max_tokens = max_length
         self._fingerprint: dict[str, Any] | None = None
+
+    @classmethod
+    def from_setting(cls, setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Self:
+        """``clf:<dir or hub id>[,device=..][,dtype=..][,batch_size=..][,max_length=..]``; in
+        the action role, a classifier that must have the 6 Do-Not-Answer classes."""
+        options = dict(setting.options)
+        role = _ACTION_ROLE if setting.role == "action" else {}
+        return cls(
+            setting.target,
+            device=options.get("device", config.device),
+            dtype=options.get("dtype", "auto"),
+            batch_size=int(options.get("batch_size", config.batch_size)),
+            max_length=int(options.get("max_length", 512)),
+            trust_remote_code=config.trust_remote_code,
+            **role,
+        )
 
     def labels(self) -> list[str]:
         """The label names (``id2label``) in index order."""
@@ -315,15 +337,17 @@ class TextClassifier:
 def action_classifier(model: str | os.PathLike[str], **options: Any) -> TextClassifier:
     """A :class:`TextClassifier` for the action judge (E10); it refuses a model that does not
     have the 6 Do-Not-Answer classes, before any weights are loaded."""
-    return TextClassifier(
-        model,
-        num_labels=len(ACTION_LABELS),
-        role=(
-            "action classifier (6 Do-Not-Answer classes, 0 refuses .. 5 follows, "
-            "e.g. LibrAI/longformer-action-ro)"
-        ),
-        **options,
-    )
+    return TextClassifier(model, **_ACTION_ROLE, **options)
+
+
+#: what makes a TextClassifier the action judge: the 6 classes, named in its messages
+_ACTION_ROLE: dict[str, Any] = {
+    "num_labels": len(ACTION_LABELS),
+    "role": (
+        "action classifier (6 Do-Not-Answer classes, 0 refuses .. 5 follows, "
+        "e.g. LibrAI/longformer-action-ro)"
+    ),
+}
 
 
 def _config_labels(config: Mapping[str, Any]) -> list[str]:

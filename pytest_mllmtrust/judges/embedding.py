@@ -22,12 +22,18 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 from pytest_mllmtrust.backends.devices import resolve_device, torch_device
 from pytest_mllmtrust.backends.hf_compat import LOCAL_WEIGHTS
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
+from pytest_mllmtrust.judges.base import Embedder
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import RunConfig
+    from pytest_mllmtrust.core.judges import JudgeSetting
+    from pytest_mllmtrust.datafiles import DataFiles
 
 __all__ = ["DEFAULT_THRESHOLD", "EMBED_EXTRA", "SentenceEmbedder"]
 
@@ -69,7 +75,7 @@ _LEGACY_POOLING_KEYS = {
 _EXPECTED_MODULES = ("Transformer", "Pooling", "Normalize")
 
 
-class SentenceEmbedder:
+class SentenceEmbedder(Embedder):
     """A sentence-transformers model with mean pooling and normalisation, run by transformers."""
 
     def __init__(
@@ -100,6 +106,11 @@ class SentenceEmbedder:
         self._tokenizer: Any = None
         self._device: Any = None
         self._fingerprint: dict[str, Any] | None = None
+
+    @classmethod
+    def from_setting(cls, setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Self:
+        """``minilm`` (the bundled all-MiniLM-L6-v2) or a sentence-transformers ``<dir>``."""
+        return cls(setting.target or None, device=config.device)
 
     # -- public ---------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeGuard, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeGuard, TypeVar
 
 from pytest_mllmtrust.backends.http_api import (
     PLACEHOLDER_KEY,
@@ -44,6 +44,12 @@ from pytest_mllmtrust.backends.http_api import (
 )
 from pytest_mllmtrust.core.errors import ConfigError, JudgeError
 from pytest_mllmtrust.core.secrets import Redactor
+from pytest_mllmtrust.judges.base import Scorer
+
+if TYPE_CHECKING:
+    from pytest_mllmtrust.core.config import RunConfig
+    from pytest_mllmtrust.core.judges import JudgeSetting
+    from pytest_mllmtrust.datafiles import DataFiles
 
 __all__ = [
     "MODERATION_BATCH_SIZE",
@@ -96,7 +102,7 @@ class _SetupError(JudgeError):
     """A call refused for the key, endpoint or model: sending the texts one by one is useless."""
 
 
-class _HostedScorer:
+class _HostedScorer(Scorer):
     """Retries, backoff, pacing and key scrubbing shared by both scorers."""
 
     kind = "?"
@@ -257,6 +263,17 @@ class PerspectiveScorer(_HostedScorer):
         # the address with the key appended to whatever query the given URL had
         query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("key", key)])
         self._request_url = urllib.parse.urlunsplit(parts._replace(query=query, fragment=""))
+
+    @classmethod
+    def from_setting(cls, setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Self:
+        """``perspective`` (Google's endpoint) or ``perspective:<url>``; the key from
+        PERSPECTIVE_API_KEY."""
+        return cls(
+            url=setting.target or None,
+            concurrency=config.concurrency,
+            timeout=config.timeout,
+            retries=config.retries,
+        )
 
     def __repr__(self) -> str:
         return (
@@ -433,6 +450,17 @@ class ModerationScorer(_HostedScorer):
         self.base_url = public_url(str(self._client.base_url))
         #: model ids the service said it used (the alias resolves to a dated model)
         self.served_models: set[str] = set()
+
+    @classmethod
+    def from_setting(cls, setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Self:
+        """``moderation=openai:<moderation model>`` at --mllm-judge-base-url (default OpenAI's)."""
+        return cls(
+            setting.target,
+            base_url=config.judge_base_url,
+            concurrency=config.concurrency,
+            timeout=config.timeout,
+            retries=config.retries,
+        )
 
     def __repr__(self) -> str:
         return (

@@ -2,133 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from pytest_mllmtrust.core.config import ModelSpec, RunConfig
-from pytest_mllmtrust.core.errors import ConfigError, TrustError
+from pytest_mllmtrust.core.config import RunConfig
+from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import JudgeSetting
 from pytest_mllmtrust.datafiles import DataFiles
-
-if TYPE_CHECKING:
-    from pytest_mllmtrust.judges.classifiers import GuardRankDecoder, GuardRankEncoder
-
-GUARDRANK_TEMPLATES = "templates/guardrank.toml"
-#: the base models GuardRank was trained on (spec: mllmguard §7.1)
-GUARDRANK_DECODER_BASE = "meta-llama/Llama-2-7b-hf"
-GUARDRANK_ENCODER_BASE = "FacebookAI/roberta-large"
+from pytest_mllmtrust.judges.base import Judge
+from pytest_mllmtrust.registry import judge_class
 
 
-def load_judge(setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Any:
-    """The judge for one role: a backend, a classifier, a hosted scorer, GuardRank or an
-    embedder, each with ``fingerprint()``; weights load lazily on first use."""
-    kind, options = setting.kind, dict(setting.options)
-    if kind == "model":
-        from pytest_mllmtrust.backends import load_backend
-
-        return load_backend(ModelSpec.parse(setting.target, "--mllm-judge"), config, judge=True)
-    if kind == "clf":
-        from pytest_mllmtrust.judges.classifiers import TextClassifier, action_classifier
-
-        make = action_classifier if setting.role == "action" else TextClassifier
-        return make(
-            setting.target,
-            device=options.get("device", config.device),
-            dtype=options.get("dtype", "auto"),
-            batch_size=int(options.get("batch_size", config.batch_size)),
-            max_length=int(options.get("max_length", 512)),
-            trust_remote_code=config.trust_remote_code,
-        )
-    if kind == "perspective":
-        from pytest_mllmtrust.judges.hosted import PerspectiveScorer
-
-        return PerspectiveScorer(
-            url=setting.target or None,
-            concurrency=config.concurrency,
-            timeout=config.timeout,
-            retries=config.retries,
-        )
-    if kind == "openai-moderation":
-        from pytest_mllmtrust.judges.hosted import ModerationScorer
-
-        return ModerationScorer(
-            setting.target,
-            base_url=config.judge_base_url,
-            concurrency=config.concurrency,
-            timeout=config.timeout,
-            retries=config.retries,
-        )
-    if kind == "guardrank":
-        return GuardRank(Path(setting.target).expanduser(), options, config, data)
-    if kind in ("minilm", "embedding"):
-        from pytest_mllmtrust.judges.embedding import SentenceEmbedder
-
-        return SentenceEmbedder(setting.target or None, device=config.device)
-    raise ConfigError(f"--mllm-judge {setting.text!r}: nothing to load for {kind!r}")
-
-
-class GuardRank:
-    """MLLMGuard's evaluator as released: a LoRA-adapted Llama-2 scorer for the open-ended
-    dimensions and a RoBERTa scorer for hallucination, from one downloaded folder.
-
-    The decoder is built at once (a missing adapter or base stops the run at its first item);
-    the encoder only when a hallucination sample needs it, so runs of the open-ended
-    dimensions do not need roberta-large.
-    """
-
-    def __init__(
-        self, folder: Path, options: dict[str, str], config: RunConfig, data: DataFiles
-    ) -> None:
-        from pytest_mllmtrust.judges.classifiers import GuardRankDecoder
-
-        if not folder.is_dir():
-            raise ConfigError(
-                f"GuardRank folder {str(folder)!r} does not exist. Download the weights once "
-                f"(hf download Carol0110/GuardRank --local-dir ./GuardRank) and pass that folder; "
-                f"the base models {GUARDRANK_DECODER_BASE} and {GUARDRANK_ENCODER_BASE} are "
-                f"fetched separately (decoder_base=/encoder_base= name local copies)."
-            )
-        self.folder = folder
-        self._templates = data.get(GUARDRANK_TEMPLATES)
-        self._options = options
-        self._settings = {
-            "device": options.get("device", config.device),
-            "dtype": options.get("dtype", "float32"),
-            "batch_size": int(options.get("batch_size", config.batch_size)),
-        }
-        self.decoder: GuardRankDecoder = GuardRankDecoder(
-            str(folder),
-            base=options.get("decoder_base"),
-            template=self._templates.text("decoder_input"),
-            **self._settings,  # type: ignore[arg-type]
-        )
-        self._encoder: GuardRankEncoder | None = None
-
-    @property
-    def encoder(self) -> GuardRankEncoder:
-        if self._encoder is None:
-            from pytest_mllmtrust.judges.classifiers import GuardRankEncoder
-
-            safetensors = self.folder / "hallucination.safetensors"
-            self._encoder = GuardRankEncoder(
-                self._options.get("encoder_base", GUARDRANK_ENCODER_BASE),
-                safetensors if safetensors.is_file() else self.folder / "hallucination.pt",
-                template=self._templates.text("encoder_input"),
-                **self._settings,  # type: ignore[arg-type]
-            )
-        return self._encoder
-
-    def fingerprint(self) -> dict[str, Any]:
-        try:
-            encoder: Any = self.encoder.fingerprint()
-        except TrustError as missing:  # fine until a hallucination sample needs it
-            encoder = f"unavailable: {missing}"
-        return {"decoder": self.decoder.fingerprint(), "encoder": encoder}
-
-    def describe(self) -> str:
-        return f"GuardRank ({self.decoder.describe()})"
-
-    def close(self) -> None:
-        self.decoder.close()
-        if self._encoder is not None:
-            self._encoder.close()
+def load_judge(setting: JudgeSetting, config: RunConfig, data: DataFiles) -> Judge:
+    """The judge for one role: the class registered for the setting's kind in the
+    ``pytest_mllmtrust.judges`` entry-point group, built from the setting; weights load lazily
+    on first use. An unknown kind is a ConfigError naming the installed ones."""
+    try:
+        kind = judge_class(setting.kind)
+    except ConfigError as exc:
+        raise ConfigError(f"--mllm-judge {setting.text!r}: {exc}") from None
+    return kind.from_setting(setting, config, data)
