@@ -90,13 +90,12 @@ def visible_gpus(
 
 
 def needs_local_gpu(config: RunConfig) -> bool:
-    """Whether the model or judge runs in this process on a GPU (hf on a non-CPU device, vllm)."""
+    """Whether the model or judge runs in this process on a GPU (hf on a non-CPU device, vllm):
+    each backend class says (Backend.runs_on_local_gpu); its module imports no torch."""
+    from pytest_mllmtrust.backends import backend_for
+
     specs = [spec for spec in (config.model, config.judge) if spec is not None]
-    return any(
-        spec.backend == "vllm"
-        or (spec.backend in ("hf", "alias") and not config.device.startswith("cpu"))
-        for spec in specs
-    )
+    return any(backend_for(spec).runs_on_local_gpu(config) for spec in specs)
 
 
 def worker_index(workerid: str) -> int:

@@ -7,7 +7,14 @@ from pytest_mllmtrust.core.config import ModelSpec, RunConfig
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.registry import backend_class
 
-__all__ = ["ALIAS_BACKEND", "DEFAULT_SHARD_SIZE", "Backend", "load_backend", "shard_size"]
+__all__ = [
+    "ALIAS_BACKEND",
+    "DEFAULT_SHARD_SIZE",
+    "Backend",
+    "backend_for",
+    "load_backend",
+    "shard_size",
+]
 
 #: the backend that resolves a bare model name (``--mllm=llava-1.5-7b``, ModelSpec "alias")
 ALIAS_BACKEND = "hf"
@@ -25,17 +32,18 @@ def shard_size(config: RunConfig) -> int:
         return config.shard_size
     if config.model is None:
         return DEFAULT_SHARD_SIZE
-    return _backend_class(config.model).shard_size(config)
+    return backend_for(config.model).shard_size(config)
 
 
 def load_backend(spec: ModelSpec, config: RunConfig, *, judge: bool = False) -> Backend:
     """Instantiate the backend a ``--mllm`` (or, with ``judge``, ``--mllm-judge``) spec names:
     the class registered under its prefix in the ``pytest_mllmtrust.backends`` entry-point
     group (pytest_mllmtrust.registry), built by its ``from_config``."""
-    return _backend_class(spec).from_config(spec, config, judge=judge)
+    return backend_for(spec).from_config(spec, config, judge=judge)
 
 
-def _backend_class(spec: ModelSpec) -> type[Backend]:
+def backend_for(spec: ModelSpec) -> type[Backend]:
+    """The Backend class a spec names (its module imported, nothing built)."""
     name = ALIAS_BACKEND if spec.backend == "alias" else spec.backend
     try:
         return backend_class(name)

@@ -52,6 +52,12 @@ class Backend(ABC):
         shard, so a backend that takes more than the default in one call asks for that."""
         return DEFAULT_SHARD_SIZE
 
+    @classmethod
+    def runs_on_local_gpu(cls, config: RunConfig) -> bool:
+        """Whether it computes on a GPU of this process: xdist workers then get GPUs of their
+        own, chosen before anything imports torch (pytest_mllmtrust.gpus)."""
+        return False
+
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:
         """JSON-able identity of the model *and its settings*; part of every cache key.

@@ -100,6 +100,10 @@ class TransformersBackend(Backend):
             trust_remote_code=config.trust_remote_code,
         )
 
+    @classmethod
+    def runs_on_local_gpu(cls, config: RunConfig) -> bool:
+        return not config.device.startswith("cpu")
+
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             # Content, not location: the same weights answer the same wherever they live.

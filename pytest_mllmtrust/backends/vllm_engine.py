@@ -116,6 +116,10 @@ class VLLMBackend(Backend):
         """At least one of vLLM's own batches (:attr:`preferred_batch_size`)."""
         return max(DEFAULT_SHARD_SIZE, cls.preferred_batch_size or DEFAULT_SHARD_SIZE)
 
+    @classmethod
+    def runs_on_local_gpu(cls, config: RunConfig) -> bool:
+        return True
+
     def fingerprint(self) -> dict[str, Any]:
         if self._fingerprint is None:
             identity: dict[str, Any]
