@@ -22,6 +22,7 @@ from pytest_mllmtrust import __version__
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.aggregate import Scoreboard, score_records, tasks_under
 from pytest_mllmtrust.core.baseline import Comparison, compare
+from pytest_mllmtrust.core.benchmarks import shipped_data_root
 from pytest_mllmtrust.core.cache import Cache, FileDigests, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
@@ -126,7 +127,8 @@ class TrustSession:
 
     # -- collection ------------------------------------------------------------------------
     def data_root(self, spec: TaskSpec) -> Path:
-        return self.config.data.get(spec.dataset) or bundled_path("fixtures") / spec.dataset
+        given = self.config.data.get(spec.dataset) or shipped_data_root(spec.dataset)
+        return given or bundled_path("fixtures") / spec.dataset
 
     def data_root_of(self, task_id: str) -> Path | None:
         """The data root of a task's samples (the report reads thumbnails from it)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from pytest_mllmtrust.core.errors import ConfigError
@@ -66,6 +67,11 @@ class Benchmark(ABC):
         """The data roots its tasks read (their TaskSpec.dataset), each a NAME a user may point
         elsewhere with ``--mllm-data NAME=PATH``."""
         return (self.name,)
+
+    def data_root(self, dataset: str) -> Path | None:
+        """Where the samples it ships for one of its datasets are, used when ``--mllm-data``
+        names no other root; None for the plugin's bundled samples (``fixtures/<dataset>``)."""
+        return None
 
     def task_ids(self) -> tuple[str, ...]:
         """The ids of its registered tasks."""
@@ -165,6 +171,14 @@ def range_note(key: str) -> str:
 def known_datasets() -> tuple[str, ...]:
     """Every benchmark's data root names, in benchmark order."""
     return tuple(dict.fromkeys(d for b in installed() for d in b.datasets()))
+
+
+def shipped_data_root(dataset: str) -> Path | None:
+    """The samples a benchmark ships for ``dataset``, or None (see Benchmark.data_root)."""
+    for benchmark in installed():
+        if dataset in benchmark.datasets():
+            return benchmark.data_root(dataset)
+    return None
 
 
 def markers() -> dict[str, str]:

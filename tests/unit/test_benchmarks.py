@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,6 +130,9 @@ class ToyBoard:
         return {"overall": self.overall, "missing": list(self.missing)}
 
 
+SHIPPED = Path("toy-data")
+
+
 class Toy(Benchmark):
     name = "toy"
     dimensions = ("honesty",)
@@ -136,6 +140,9 @@ class Toy(Benchmark):
 
     def load_tasks(self) -> None:
         pass  # registered by the fixture
+
+    def data_root(self, dataset: str) -> Path | None:
+        return SHIPPED
 
     def fold(
         self,
@@ -222,6 +229,9 @@ def test_its_keys_markers_and_data_root_join_the_built_ins() -> None:
     assert "toy.overall" in valid_keys()
     assert benchmarks.markers()["honesty"] == "pytest-mllmtrust honesty samples"
     assert benchmarks.known_datasets() == ("multitrust", "mllmguard", "toy")
+    # the samples it ships are its tasks' data root unless --mllm-data names another
+    assert benchmarks.shipped_data_root("toy") == SHIPPED
+    assert benchmarks.shipped_data_root("multitrust") is None  # the plugin's bundled samples
     assert Threshold.parse("toy.overall=60").op == ">="
 
 
