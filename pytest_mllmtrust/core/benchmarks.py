@@ -148,6 +148,11 @@ def installed() -> tuple[Benchmark, ...]:
         if target.name != name:
             raise ConfigError(f"{where} names the benchmark {target.name!r}: the names must agree")
         found.append(target)
+    if not found:  # pytest-mllmtrust declares its own two: its installed metadata is stale
+        raise ConfigError(
+            "no benchmark is installed: pytest-mllmtrust's metadata declares no "
+            f"{BENCHMARKS_GROUP} entry points; reinstall it (pip install -e . in a checkout)"
+        )
     return tuple(found)
 
 

@@ -107,6 +107,13 @@ def test_an_entry_point_must_name_a_benchmark_of_the_same_name(
         installed()
 
 
+@pytest.mark.usefixtures("fresh_lookup")
+def test_no_benchmark_at_all_means_stale_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "benchmarks", list)
+    with pytest.raises(ConfigError, match=r"no benchmark is installed: .* reinstall it"):
+        installed()
+
+
 # -- a third party's benchmark, beside the built-ins ------------------------------------------
 
 
