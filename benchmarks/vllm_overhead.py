@@ -42,7 +42,7 @@ def main() -> int:
 
     from vllm import LLM, SamplingParams
 
-    from pytest_mllmtrust.backends.vllm_engine import _conversation
+    from pytest_mllmtrust.backends.vllm_engine import conversation
     from pytest_mllmtrust.core.config import parse_config
     from pytest_mllmtrust.core.model import GenerationRequest
     from pytest_mllmtrust.session import TrustSession
@@ -61,7 +61,7 @@ def main() -> int:
     llm = LLM(model=args.model, limit_mm_per_prompt={"image": 1})
     params = [SamplingParams(temperature=0, max_tokens=r.max_new_tokens) for r in requests]
     started = time.perf_counter()
-    llm.chat([_conversation(r) for r in requests], sampling_params=params, use_tqdm=False)
+    llm.chat([conversation(r) for r in requests], sampling_params=params, use_tqdm=False)
     raw = time.perf_counter() - started
     del llm
 

@@ -1,7 +1,9 @@
 """The pytest11 entry point: options, collection, fixtures and reporting hooks.
 
-Every hook is thin and delegates to :class:`~pytest_mllmtrust.session.TrustSession`; the
-benchmarks' logic lives in the pure core. Hooks for optional plugins (xdist) are registered only
+Every hook is thin and delegates: the work of each process (samples, shards, records) to
+:class:`~pytest_mllmtrust.session.TrustSession`, the controller's (gate, results, reports, exit
+status) to :class:`~pytest_mllmtrust.controller.Controller`; the benchmarks' logic lives in the
+pure core. Hooks for optional plugins (xdist) are registered only
 when those plugins are present.
 """
 
@@ -17,15 +19,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
-from pytest_mllmtrust import EXIT_GATE_FAILED
+from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.controller import Controller
 from pytest_mllmtrust.core.benchmarks import markers as benchmark_markers
-from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config
+from pytest_mllmtrust.core.config import MODEL_FORMS, RunConfig, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
-from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict, printable
-from pytest_mllmtrust.core.results import SCHEMA_VERSION, write_results
-from pytest_mllmtrust.core.runner import Progress, make_record
+from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, printable
+from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate, check_keys
 from pytest_mllmtrust.session import TrustSession
 
@@ -39,8 +41,9 @@ NO_MODEL = (
     "no model under test: pass --mllm=SPEC (e.g. --mllm=hf:./my-checkpoint) to run trust suites"
 )
 
-# (name, flag, help, ini type, addoption kwargs); ini key "mllm_<name>" ("mllm" for the model)
-_OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+# (name, flag, help, ini type, addoption kwargs); ini key "mllm_<name>" ("mllm" for the model).
+# "{default}" in a help text shows the option's default, stated once: RunConfig's field.
+OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "model",
         "--mllm",
@@ -83,24 +86,24 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "profile",
         "--mllm-profile",
-        "how answers are read: corrected (default; every correction is listed in "
-        "docs/deviations.md) or upstream (as the benchmarks' released code reads them, to "
-        "reproduce published numbers)",
+        "how answers are read: corrected (every correction is listed in docs/deviations.md) or "
+        "upstream (as the benchmarks' released code reads them, to reproduce published numbers); "
+        "default {default}",
         "string",
         {"metavar": "PROFILE"},
     ),
     (
         "hallucination_asd",
         "--mllm-hallucination-asd",
-        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream; "
-        "default) or rate (the fail rate); both are reported",
+        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream) "
+        "or rate (the fail rate); both are reported; default {default}",
         "string",
         {"metavar": "MODE"},
     ),
     (
         "cache",
         "--mllm-cache",
-        "cache directory for outputs and verdicts, or 'none' (default: .mllmtrust-cache)",
+        "cache directory for outputs and verdicts, or 'none' (default: {default})",
         "string",
         {"metavar": "DIR"},
     ),
@@ -115,23 +118,23 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "batch_size",
         "--mllm-batch-size",
-        "samples per generate() call (default 8)",
+        "samples per generate() call (default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "shard_size",
         "--mllm-shard-size",
-        "samples per shard, the unit of batching and of xdist distribution (default: 64, or "
-        "one full call of an API or vLLM backend)",
+        "samples per shard, the unit of batching and of xdist distribution (default: "
+        f"{DEFAULT_SHARD_SIZE}, or one full call of an API or vLLM backend)",
         "string",
         {"metavar": "N"},
     ),
     (
         "gate",
         "--mllm-gate",
-        "what thresholds compare: point (the score, default) or lower-bound (the pessimistic "
-        "end of its 95%% confidence interval: the lower bound, the upper for an ASD)",
+        "what thresholds compare: point (the score) or lower-bound (the pessimistic end of its "
+        "95%% confidence interval: the lower bound, the upper for an ASD); default {default}",
         "string",
         {"metavar": "MODE"},
     ),
@@ -147,14 +150,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "max_regression",
         "--mllm-max-regression",
         "points a score may drop below the baseline before it can count as a regression "
-        "(default 1)",
+        "(default {default})",
         "string",
         {"metavar": "POINTS"},
     ),
     (
         "ci_resamples",
         "--mllm-ci-resamples",
-        "bootstrap resamples behind the confidence intervals (default 200; 0: none)",
+        "bootstrap resamples behind the confidence intervals (default {default}; 0: none)",
         "string",
         {"metavar": "N"},
     ),
@@ -168,7 +171,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "seed",
         "--mllm-seed",
-        "seed for subsampling, image pairing and anything random (default 0)",
+        "seed for subsampling, image pairing and anything random (default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -198,8 +201,8 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "sample_failures",
         "--mllm-sample-failures",
-        "how a sample whose verdict is fail is reported: fail (default) or xfail, so that a CI's "
-        "test view (JUnit) fails on the gate's checks only (docs/ci.md)",
+        "how a sample whose verdict is fail is reported: fail or xfail, so that a CI's test view "
+        "(JUnit) fails on the gate's checks only (docs/ci.md); default {default}",
         "string",
         {"metavar": "MODE"},
     ),
@@ -220,14 +223,14 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "dtype",
         "--mllm-dtype",
-        "model dtype for hf: auto, float32, float16, bfloat16",
+        "model dtype for hf: auto, float32, float16, bfloat16 (default {default})",
         "string",
         {"metavar": "DTYPE"},
     ),
     (
         "device",
         "--mllm-device",
-        "device for hf: auto, cpu, cuda, cuda:1, ...",
+        "device for hf: auto, cpu, cuda, cuda:1, ... (default {default})",
         "string",
         {"metavar": "DEVICE"},
     ),
@@ -249,21 +252,22 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "concurrency",
         "--mllm-concurrency",
-        "API calls in flight at once per process (default 16)",
+        "API calls in flight at once per process (default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "timeout",
         "--mllm-timeout",
-        "seconds one API call may take (default 120)",
+        "seconds one API call may take (default {default})",
         "string",
         {"metavar": "SECONDS"},
     ),
     (
         "retries",
         "--mllm-retries",
-        "retries of a failed API call, with exponential backoff honouring Retry-After (default 5)",
+        "retries of a failed API call, with exponential backoff honouring Retry-After "
+        "(default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -277,14 +281,15 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     (
         "gpus_per_worker",
         "--mllm-gpus-per-worker",
-        "under xdist, GPUs given to each worker (worker k gets GPUs k*N .. k*N+N-1; default 1)",
+        "under xdist, GPUs given to each worker (worker k gets GPUs k*N .. k*N+N-1; "
+        "default {default})",
         "string",
         {"metavar": "N"},
     ),
     (
         "tensor_parallel",
         "--mllm-tensor-parallel",
-        "tensor-parallel size for vllm: models (default 1)",
+        "tensor-parallel size for vllm: models (default {default})",
         "string",
         {"metavar": "N"},
     ),
@@ -292,7 +297,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "max_answer_chars",
         "--mllm-max-answer-chars",
         "cut an answer longer than N characters before judging and storing it, marked in its "
-        "record (default 20000: far above every task's answer budget)",
+        "record (default {default}: far above every task's answer budget)",
         "string",
         {"metavar": "N"},
     ),
@@ -300,7 +305,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "threads",
         "--mllm-threads",
         "torch threads per process on a CPU: N, or auto (OMP_NUM_THREADS, else the cores shared "
-        "among xdist workers); default 1, measured the fast choice (docs/performance.md)",
+        "among xdist workers); default {default}, measured the fast choice (docs/performance.md)",
         "string",
         {"metavar": "N"},
     ),
@@ -308,7 +313,7 @@ _OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "canary",
         "--mllm-canary",
         "batch-invariance canary: regenerate N seeded samples per task one at a time and report "
-        "how many batched answers differ",
+        "how many batched answers differ (default {default}: none)",
         "string",
         {"metavar": "N"},
     ),
@@ -346,7 +351,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mllmtrust", "trustworthiness of multimodal LLMs (pytest-mllmtrust)")
-    for name, flag, help_text, ini_type, kwargs in _OPTIONS:
+    for name, flag, text, ini_type, kwargs in OPTIONS:
+        help_text = text.replace("{default}", shown_default(name))
         group.addoption(flag, dest=f"mllm_{name}", help=help_text, **kwargs)
         parser.addini("mllm" if name == "model" else f"mllm_{name}", help_text, type=ini_type)  # type: ignore[arg-type]
 
@@ -354,7 +360,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _raw_options(config: pytest.Config) -> dict[str, Any]:
     """CLI values, falling back to ini values (pyproject.toml [tool.pytest.ini_options])."""
     raw: dict[str, Any] = {}
-    for name, _, _, _, _ in _OPTIONS:
+    for name, _, _, _, _ in OPTIONS:
         value = config.getoption(f"mllm_{name}")
         if value is None:
             ini = config.getini("mllm" if name == "model" else f"mllm_{name}")
@@ -419,6 +425,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if gpus is not None:
             config.workeroutput["mllmtrust_gpus"] = gpus  # type: ignore[attr-defined]
     trust = TrustSession(run_config, Path(config.rootpath))
+    trust.run_ahead = not _is_worker(config)  # a worker does not know which shard comes next
     if run_config.active:
         from pytest_mllmtrust.core.secrets import redact_log_records
 
@@ -433,19 +440,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if run_config.judge_eval is not None:
         config.pluginmanager.register(JudgeEvalHooks(trust), "mllmtrust-judge-eval")
         return
+    controller = Controller(trust) if run_config.active and not _is_worker(config) else None
     # only when a pytest-html report is asked for: its extras cost a thumbnail per image
     if run_config.active and config.getoption("htmlpath", None):
-        config.pluginmanager.register(HtmlHooks(trust), "mllmtrust-html")
-    if run_config.active and not _is_worker(config):
-        if run_config.cache_rebuild and trust.cache_path is not None:  # before workers open it
-            from pytest_mllmtrust.core.cache import set_aside
-
-            trust.cache_set_aside = set_aside(trust.cache_path)
+        config.pluginmanager.register(HtmlHooks(trust, controller), "mllmtrust-html")
+    if controller is not None:
+        controller.begin()  # before any worker opens the cache
         for reason in unpinned_judges(run_config.judges):
             config.issue_config_time_warning(UnpinnedJudgeWarning(reason), stacklevel=2)
-        config.pluginmanager.register(ControllerHooks(trust), "mllmtrust-controller")
-    if run_config.active and config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(trust), "mllmtrust-xdist")
+        config.pluginmanager.register(ControllerHooks(trust, controller), "mllmtrust-controller")
+        if config.pluginmanager.hasplugin("xdist"):  # its hooks run on the controller only
+            config.pluginmanager.register(XdistHooks(trust, controller), "mllmtrust-xdist")
     if run_config.active and getattr(config.option, "tbstyle", None) == "auto":
         # Thousands of failing samples are normal in a benchmark, and pytest's default failure
         # section costs time quadratic in their number (pytest-dev/pytest#13360; 12 s of 26 s
@@ -480,24 +485,10 @@ def _configure_threads(config: pytest.Config, run_config: RunConfig) -> tuple[in
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
+    from pytest_mllmtrust.reporting.terminal import header_line
+
     trust = trust_session(config)
-    if not trust.config.active:
-        return None
-    c = trust.config
-    judge = ", ".join(
-        [c.judge.text if c.judge else "rules"]
-        + [
-            s.text
-            for r, s in c.judges.items()
-            if r != "llm" and s.kind not in ("rules", "none", "llm", "minilm")
-        ]
-    )
-    data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
-    return (
-        f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
-        f"profile={c.profile} seed={c.seed} limit={c.limit or '-'} threads={trust.threads[0]} "
-        f"({trust.threads[1]}) schema={SCHEMA_VERSION}"
-    )
+    return header_line(trust.config, trust.threads) if trust.config.active else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -665,8 +656,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     trust = trust_session(config)
     if trust.config.active and _is_worker(config):
-        config.workeroutput["mllmtrust_stats"] = trust.stats.to_dict()  # type: ignore[attr-defined]
-        config.workeroutput["mllmtrust_backend"] = trust.backend_description()  # type: ignore[attr-defined]
+        config.workeroutput.update(trust.worker_output())  # type: ignore[attr-defined]
         trust.close()
 
 
@@ -679,121 +669,50 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
 
 
 class ControllerHooks:
-    """Registered on the controller only (the single process without xdist): it receives every
-    item's record, aggregates, writes the results and decides the exit status."""
+    """Registered on the controller only (the single process without xdist): each hook hands
+    over to the :class:`~pytest_mllmtrust.controller.Controller`, which collects every item's
+    record, decides the gate and the exit status, writes the results and says what to print."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller) -> None:
         self.trust = trust
-        self.failed_items = 0
-        #: trust items reported (skipped ones included): whether this was a trust run at all
-        self.trust_items = 0
+        self.controller = controller
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        task = getattr(report, "mllm_task", None)
-        if task is None:
-            return
-        self.trust_items += report.when == "setup"
-        record = getattr(report, "mllm_record", None)
-        if record is None and report.failed:
-            # failed outside the evaluation (a fixture, a teardown): still an error of its item
-            record = orphan_record(report.nodeid, task, report.longreprtext)
-        if record is not None:
-            self.trust.collect(record)
-            self.failed_items += report.failed
-        elif report.skipped and isinstance(report.longrepr, tuple):
-            self.trust.skipped.setdefault(task, report.longrepr[2].removeprefix("Skipped: "))
+        self.controller.observe(report)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        trust = self.trust
-        trust.close()
-        config = trust.config
-        gated = any(t.source for t in config.thresholds) or config.baseline is not None
-        if session.config.option.collectonly or not (trust.collected or self.trust_items or gated):
+        self.trust.close()
+        controller = self.controller
+        if session.config.option.collectonly or not controller.is_trust_run():
             return  # no trust item selected and no gate asked for: not a trust run
-        gate = trust.finish()
-        record_gate_in_junit(session.config, gate)
-        if trust.config.json_path is not None or trust.config.html_path is not None:
-            # the per-sample records are streamed into the file, not built into the document
-            head = trust.results(samples=False)
-            session.config.hook.pytest_mllmtrust_update_results(config=session.config, results=head)
-            if trust.config.json_path is not None:
-                trust.config.json_path.parent.mkdir(parents=True, exist_ok=True)
-                write_results(trust.config.json_path, head, trust.records())
-            if trust.config.html_path is not None:
-                from pytest_mllmtrust.reporting import html
-
-                results = head | {"samples": [r.to_dict() for r in trust.records()]}
-                trust.config.html_path.parent.mkdir(parents=True, exist_ok=True)
-                html.write(results, trust.config.html_path, trust.data_root_of)
-        # The gate decides, not single samples (a benchmark always has failing samples):
-        # failing trust items alone do not fail the run unless --mllm-strict; other tests do.
-        only_trust_failed = session.testsfailed == self.failed_items
-        if (
-            session.exitstatus == pytest.ExitCode.TESTS_FAILED
-            and only_trust_failed
-            and not trust.config.strict
-        ):
-            session.exitstatus = pytest.ExitCode.OK
-        if not gate.passed and session.exitstatus in (
-            pytest.ExitCode.OK,
-            pytest.ExitCode.NO_TESTS_COLLECTED,
-        ):
-            session.exitstatus = EXIT_GATE_FAILED
+        record_gate_in_junit(session.config, controller.finish())
+        hook = session.config.hook
+        controller.write_reports(
+            lambda head: hook.pytest_mllmtrust_update_results(config=session.config, results=head)
+        )
+        session.exitstatus = controller.exit_status(session.exitstatus, session.testsfailed)
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
-        from pytest_mllmtrust.reporting.terminal import summary_lines
-
-        trust = self.trust
-        if trust.gate is None or trust.scoreboard is None or config.get_verbosity() < 0:
+        if not self.controller.finished or config.get_verbosity() < 0:
             return
         terminalreporter.section("mllmtrust")
-        for line in summary_lines(trust.scoreboard, list(trust.collected.values())):
-            terminalreporter.write_line(printable(line))
-        if trust.config.canary:
-            canary = trust.canary_summary()
-            checked = sum(c["checked"] for c in canary.values())
-            differ = sum(c["differ"] for c in canary.values())
-            terminalreporter.write_line(
-                f"canary: {differ} of {checked} batched answers differ from generating them alone"
-            )
-        damaged = trust.total_stats().get("cache_damaged", 0)
-        if damaged:
-            terminalreporter.write_line(
-                f"cache: {damaged} damaged entries in {trust.cache_path} were read as misses and "
-                "generated or judged again"
-            )
-        if trust.cache_set_aside is not None:
-            terminalreporter.write_line(f"cache: the old cache file is now {trust.cache_set_aside}")
-        if trust.config.json_path is not None:
-            terminalreporter.write_line(f"results: {trust.config.json_path}")
-        if trust.config.html_path is not None:
-            terminalreporter.write_line(f"trust report: {trust.config.html_path}")
+        for line in self.controller.summary_lines():
+            terminalreporter.write_line(line)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """The verdict, last: after pytest's short summary and its final counts, so that the
         gate is what a reader of the log sees at its end."""
-        from pytest_mllmtrust.reporting.terminal import gate_lines, one_line
-
-        trust, reporter = self.trust, config.pluginmanager.get_plugin("terminalreporter")
-        if trust.gate is None or trust.scoreboard is None or reporter is None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if not self.controller.finished or reporter is None:
             return
         if config.get_verbosity() < 0:
-            records = list(trust.collected.values())
-            reporter.write_line(printable(one_line(trust.scoreboard, records, trust.gate)))
+            reporter.write_line(self.controller.verdict_line())
             return
         reporter.write_sep("=", "mllmtrust gate", bold=True)
-        for line in gate_lines(trust.gate):
+        for line in self.controller.gate_lines():
             missed = "MISSED" in line or line == "gate FAILED"
-            reporter.write_line(printable(line), red=missed, green=line == "gate PASSED")
-
-
-def orphan_record(nodeid: str, task: str, why: str) -> SampleRecord:
-    """The error record of a trust item that failed before or after its evaluation, built
-    from its node id (``...[variant:key]``), so that it is counted like any other error."""
-    variant, _, key = nodeid.rpartition("[")[2].rstrip("]").partition(":")
-    sample = Sample(task, variant, key, "")
-    return make_record(sample, None, None, Verdict.error("pytest", why.strip()[-2000:]))
+            reporter.write_line(line, red=missed, green=line == "gate PASSED")
 
 
 def record_gate_in_junit(config: pytest.Config, gate: Gate) -> None:
@@ -875,23 +794,16 @@ class HtmlHooks:
     output and rationale as its extra. Rows and extras are made where the item ran (an xdist
     worker's reports carry them); the summary on the controller."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller | None) -> None:
         self.trust = trust
+        #: None on an xdist worker, which makes rows and extras but no summary
+        self.controller = controller
         self.thumbs: dict[str, str | None] = {}
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str], summary: list[str]) -> None:
-        from pytest_mllmtrust.reporting.html import summary_fragment
-        from pytest_mllmtrust.reporting.terminal import gate_lines, summary_lines
-
-        trust = self.trust
-        if trust.gate is None or trust.scoreboard is None:
-            return
-        lines = [
-            *summary_lines(trust.scoreboard, list(trust.collected.values())),
-            *gate_lines(trust.gate),
-        ]
-        prefix.append(summary_fragment(lines, trust.gate.verdict))
+        if self.controller is not None and self.controller.finished:
+            prefix.append(self.controller.html_summary())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
@@ -977,10 +889,11 @@ class JudgeEvalHooks:
 
 
 class XdistHooks:
-    """Registered only when pytest-xdist is installed."""
+    """Registered on the controller only, when pytest-xdist is installed."""
 
-    def __init__(self, trust: TrustSession) -> None:
+    def __init__(self, trust: TrustSession, controller: Controller) -> None:
         self.trust = trust
+        self.controller = controller
 
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["mllmtrust_run_id"] = self.trust.run_id
@@ -993,10 +906,7 @@ class XdistHooks:
         return ShardScheduling(config, log, shard_size=self.trust.shard_size)
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        output = getattr(node, "workeroutput", {})
-        if output.get("mllmtrust_stats"):
-            self.trust.worker_stats.append(output["mllmtrust_stats"])
-        self.trust.worker_backend = self.trust.worker_backend or output.get("mllmtrust_backend")
+        self.controller.add_worker_output(getattr(node, "workeroutput", {}))
 
 
 __all__ = ["mllm_record", "mllm_session", "trust_session"]

@@ -1,34 +1,31 @@
-"""Per-process run state: samples per task, shards, the model, the cache, and the records.
+"""The work every process of a run does: samples per task, shards, the model, the cache, the
+judges, and each item's record.
 
-The pytest glue (plugin.py) keeps one :class:`TrustSession` in ``config.stash`` and delegates to
-it. Nothing here imports pytest, so the whole flow is testable as plain functions.
+The pytest glue (plugin.py) keeps one :class:`TrustSession` per process in ``config.stash`` and
+delegates to it; what only the controller does (collect every record, score, gate, report) is
+:class:`pytest_mllmtrust.controller.Controller`'s. Nothing here imports pytest, so the whole
+flow is testable as plain functions.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import gc
 import hashlib
-import platform
 import re
+import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mllmtrust import __version__
 from pytest_mllmtrust.bundled import bundled_path
-from pytest_mllmtrust.core.aggregate import Scoreboard, score_records, tasks_under
-from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.benchmarks import shipped_data_root
 from pytest_mllmtrust.core.cache import Cache, FileDigests, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
-from pytest_mllmtrust.core.judges import is_official, unpinned_reason
-from pytest_mllmtrust.core.model import ImageRef, Outcome, Sample, SampleRecord, Verdict
-from pytest_mllmtrust.core.results import build_results, read_results
+from pytest_mllmtrust.core.model import ImageRef, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.runner import (
     ImageSource,
     Progress,
@@ -39,14 +36,6 @@ from pytest_mllmtrust.core.runner import (
 )
 from pytest_mllmtrust.core.secrets import Redactor, environment_secrets
 from pytest_mllmtrust.core.tasks import LoadContext, TaskSpec, all_tasks, get_task
-from pytest_mllmtrust.core.thresholds import (
-    BUDGET_KEYS,
-    Gate,
-    GateCheck,
-    Threshold,
-    check,
-    pessimistic,
-)
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import subsample
 
@@ -57,6 +46,8 @@ if TYPE_CHECKING:
     from pytest_mllmtrust.judges import JudgeKit
 
 RENDERER_VERSION = 1
+#: the keys of a worker's report to the controller (xdist's workeroutput)
+WORKER_STATS, WORKER_BACKEND = "mllmtrust_stats", "mllmtrust_backend"
 
 # "<module>::<test>[<variant>:<key>]": the node id of a trust item
 _TRUST_NODEID = re.compile(r"^(?P<test>.*)\[(?P<variant>[^:\]\[]+):[^\]]*\]$")
@@ -83,11 +74,13 @@ def shard_scopes(nodeids: Iterable[str], shard_size: int) -> dict[str, str]:
 
 
 class TrustSession:
+    """This process's part of the run: it turns the items it runs into records."""
+
     def __init__(self, config: RunConfig, rootdir: Path) -> None:
         self.config = config
         self.rootdir = rootdir
+        #: the run's id, the same in every process (xdist workers receive the controller's)
         self.run_id = uuid.uuid4().hex
-        self.started = dt.datetime.now(dt.UTC)
         self.data = DataFiles(config.templates_dir)
         #: masks every key of the environment in what the run keeps and prints
         self.redact = Redactor(environment_secrets())
@@ -98,6 +91,11 @@ class TrustSession:
         # records generated ahead of their item, handed over (and forgotten) item by item
         self._records: dict[str, SampleRecord] = {}
         self._done: set[str] = set()
+        #: generate the next shard while pytest reports this one's items, when the backend
+        #: waits on a server; only where items run in collection order (not on an xdist
+        #: worker, which the controller hands shards one at a time)
+        self.run_ahead = False
+        self._ahead: threading.Thread | None = None
         self._backend: Backend | None = None
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
@@ -112,18 +110,6 @@ class TrustSession:
         self._canaries: dict[str, set[str]] = {}
         #: torch threads of this process, and where the number came from (pytest_mllmtrust.cpus)
         self.threads: tuple[int, str] = (config.threads or 0, "--mllm-threads")
-        # controller side
-        self.collected: dict[str, SampleRecord] = {}
-        #: why the trust items of a task were skipped (harmful data, no scorer, ...)
-        self.skipped: dict[str, str] = {}
-        #: where --mllm-cache-rebuild moved the old cache file
-        self.cache_set_aside: Path | None = None
-        self.worker_stats: list[dict[str, Any]] = []
-        #: the model backend's settings as a worker reported them (xdist)
-        self.worker_backend: dict[str, Any] | None = None
-        self.scoreboard: Scoreboard | None = None
-        self.comparisons: list[Comparison] = []
-        self.gate: Gate | None = None
 
     # -- collection ------------------------------------------------------------------------
     def data_root(self, spec: TaskSpec) -> Path:
@@ -182,6 +168,30 @@ class TrustSession:
             self._samples[task_id] = samples
         return self._samples[task_id]
 
+    def expected_samples(self, tasks: Iterable[str]) -> dict[str, int]:
+        """How many samples each task's data root holds (after --mllm-limit): a task whose
+        records are fewer ran on a subset (-k, --lf, --deselect) and is partial."""
+        expected = {}
+        for task in tasks:
+            try:
+                expected[task] = len(self.samples_for(task))
+            except Exception:  # unreadable here too: its items carry the error already
+                continue
+        return expected
+
+    def answer_budgets(self, tasks: Iterable[str]) -> dict[str, int | dict[str, int]]:
+        """Each task's new-token budget for the model's answers: one number, or one per variant
+        where they differ."""
+        budgets: dict[str, int | dict[str, int]] = {}
+        for task in tasks:
+            try:
+                per_variant = {s.variant: s.max_new_tokens for s in self.samples_for(task)}
+            except Exception:  # unreadable here too: its items carry the error already
+                continue
+            values = set(per_variant.values())
+            budgets[task] = values.pop() if len(values) == 1 else per_variant
+        return budgets
+
     @property
     def shard_size(self) -> int:
         from pytest_mllmtrust.backends import shard_size
@@ -203,7 +213,10 @@ class TrustSession:
     def record_for(self, sample: Sample) -> SampleRecord:
         """This sample's record; the first call for a shard generates and judges all of it."""
         if sample.uid not in self._records:
-            shard = self._shards.get(self._shard_of.get(sample.uid, ""), [sample])
+            self._join_ahead()  # the runner serves one thread at a time
+        if sample.uid not in self._records:
+            shard_key = self._shard_of.get(sample.uid, "")
+            shard = self._shards.get(shard_key, [sample])
             try:
                 runner = self.runner()
             except CacheError as exc:
@@ -215,21 +228,54 @@ class TrustSession:
                 )
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
             # a rerun item (--reruns, a repeated node id) runs alone, its shard is done
-            todo = [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
-            try:
-                self._records.update(runner.run(get_task(sample.task), todo))
-            except Exception as exc:  # whatever failed, each of the shard's items errors, counted
-                why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
-                if isinstance(exc, CacheError):
-                    self.load_failure = why
-                failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
-                self._records.update({s.uid: make_record(s, None, None, failed) for s in todo})
-            self._done.update(s.uid for s in todo)
-            if runner.load_error is not None and self.load_failure is None:
-                self.load_failure = self.redact(
-                    f"could not load the model: {describe(runner.load_error)}"
-                )
+            self._evaluate(
+                runner, [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
+            )
+            self._start_next_shard(runner, shard_key)
         return self._records.pop(sample.uid)
+
+    def _evaluate(self, runner: ShardRunner, samples: Sequence[Sample]) -> None:
+        """Generate and judge one shard's samples into ``_records``; whatever fails becomes
+        each sample's error, counted."""
+        try:
+            self._records.update(runner.run(get_task(samples[0].task), samples))
+        except Exception as exc:
+            why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
+            if isinstance(exc, CacheError):
+                self.load_failure = why
+            failed = Verdict.error("run", f"the shard could not be evaluated: {why}")
+            self._records.update({s.uid: make_record(s, None, None, failed) for s in samples})
+        self._done.update(s.uid for s in samples)
+        if runner.load_error is not None and self.load_failure is None:
+            self.load_failure = self.redact(
+                f"could not load the model: {describe(runner.load_error)}"
+            )
+
+    def _start_next_shard(self, runner: ShardRunner, after: str) -> None:
+        """Over an API, generate the next shard in a thread while pytest reports this one's
+        items: run one after the other, the server idled for as long as pytest took to report
+        a shard (benchmarks/api_throughput.py --pytest)."""
+        if not (self.run_ahead and runner.backend.waits_on_server) or after not in self._shards:
+            return
+        keys = list(self._shards)
+        for key in keys[keys.index(after) + 1 :]:
+            todo = [s for s in self._shards[key] if s.uid not in self._done]
+            if todo:
+                self._ahead = threading.Thread(
+                    target=self._evaluate, args=(runner, todo), name="mllmtrust-ahead", daemon=True
+                )
+                self._ahead.start()
+                return
+
+    def _join_ahead(self) -> None:
+        if self._ahead is not None:
+            self._ahead.join()
+            self._ahead = None
+
+    def _show_progress(self, step: Progress) -> None:
+        # a shard generated ahead stays silent: the terminal is pytest's while it reports
+        if self.progress is not None and threading.current_thread() is not self._ahead:
+            self.progress(step)
 
     def judges(self) -> JudgeKit:
         """The judges of this process, one per role, built once (weights load on first use)."""
@@ -262,7 +308,7 @@ class TrustSession:
                 ImageSource(self._load_image, self._image_identity),
                 batch_size=self.config.batch_size,
                 canary=self._is_canary if self.config.canary else None,
-                progress=self.progress,
+                progress=self._show_progress,
                 max_answer_chars=self.config.max_answer_chars,
                 redact=self.redact,
             )
@@ -400,15 +446,22 @@ class TrustSession:
         return self._digests
 
     def backend_description(self) -> dict[str, Any] | None:
-        """The model backend's identity and effective settings, for the run record."""
+        """The model backend's identity and effective settings, for the run record; None when
+        this process loaded no model."""
         if self._backend is None:
-            return self.worker_backend
+            return None
         try:
             return self._backend.describe()
         except Exception as exc:  # a record is no reason to fail a finished run
             return {"backend": self._backend.kind, "describe_failed": str(exc)}
 
+    def worker_output(self) -> dict[str, Any]:
+        """What an xdist worker tells the controller when it finishes
+        (:meth:`~pytest_mllmtrust.controller.Controller.add_worker_output`)."""
+        return {WORKER_STATS: self.stats.to_dict(), WORKER_BACKEND: self.backend_description()}
+
     def close(self) -> None:
+        self._join_ahead()
         if self._backend is not None:
             self._backend.close()
         if self._kit is not None:
@@ -417,220 +470,6 @@ class TrustSession:
             self._digests.flush()
         if self._cache is not None:
             self._cache.close()
-
-    # -- controller: aggregate, gate, results ------------------------------------------------
-    def collect(self, record: SampleRecord) -> None:
-        self.collected[record.uid] = record
-
-    def total_stats(self) -> dict[str, Any]:
-        total = RunStats()
-        total.add(self.stats.to_dict())
-        for stats in self.worker_stats:
-            total.add(stats)
-        return total.to_dict()
-
-    def finish(self) -> Gate:
-        records = list(self.collected.values())
-        tasks = sorted({r.task for r in records})
-        # the intervals cost a bootstrap: drawn only when the gate, the results file or the
-        # trust report shows them (the terminal summary does not)
-        config = self.config
-        shown = config.gate == "lower-bound" or config.json_path or config.html_path
-        self.scoreboard = board = score_records(
-            records,
-            hallucination_asd=config.hallucination_asd,
-            expected=self.expected_samples(tasks),
-            resamples=config.ci_resamples if shown else 0,
-            seed=config.seed,
-        )
-        checks = []
-        counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
-        counts[Outcome.UNSCORED] -= sum(r.excluded for r in records)
-        if counts[Outcome.PASS] + counts[Outcome.FAIL] == 0:
-            checks.append(self._nothing_scored(len(records)))
-        n = len(records)
-        for threshold in self.config.thresholds:
-            if threshold.key in BUDGET_KEYS:
-                outcome = Outcome.ERROR if threshold.key == "errors" else Outcome.UNSCORED
-                observed: float | None = counts[outcome] / n if n else 0.0
-                checks.append(check(threshold, observed))
-            else:
-                value, bound = board.value(threshold.key), ""
-                if self.config.gate == "lower-bound":
-                    value, bound = pessimistic(threshold, board.interval(threshold.key))
-                partial = board.completeness(threshold.key)
-                why = self.why_unscored(tasks_under(threshold.key))
-                checks.append(check(threshold, value, partial, bound, why))
-        if self.config.baseline is not None:
-            checks.append(self._baseline_check(records, board))
-        on_scores = any(t.on_score for t in config.thresholds) or config.baseline is not None
-        self.gate = Gate(tuple(checks), on_scores)
-        return self.gate
-
-    def expected_samples(self, tasks: Iterable[str]) -> dict[str, int]:
-        """How many samples each task's data root holds (after --mllm-limit): a task whose
-        records are fewer ran on a subset (-k, --lf, --deselect) and is partial."""
-        expected = {}
-        for task in tasks:
-            try:
-                expected[task] = len(self.samples_for(task))
-            except Exception:  # unreadable here too: its items carry the error already
-                continue
-        return expected
-
-    def answer_budgets(self, tasks: Iterable[str]) -> dict[str, int | dict[str, int]]:
-        """Each task's new-token budget for the model's answers: one number, or one per variant
-        where they differ."""
-        budgets: dict[str, int | dict[str, int]] = {}
-        for task in tasks:
-            try:
-                per_variant = {s.variant: s.max_new_tokens for s in self.samples_for(task)}
-            except Exception:  # unreadable here too: its items carry the error already
-                continue
-            values = set(per_variant.values())
-            budgets[task] = values.pop() if len(values) == 1 else per_variant
-        return budgets
-
-    def why_unscored(self, tasks: Iterable[str]) -> str:
-        """Why these tasks have no score in this run, grouped by reason."""
-        assert self.scoreboard is not None
-        reasons: dict[str, list[str]] = {}
-        for task in tasks:
-            score = self.scoreboard.tasks.get(task)
-            if score is not None:
-                reason = "; ".join(score.incomplete) if score.incomplete else "scored"
-            else:
-                reason = self.skipped.get(task, "not run").removeprefix(f"{task} ")
-            reasons.setdefault(reason, []).append(task)
-        reasons.pop("scored", None)
-        return "; ".join(f"{', '.join(ts)}: {why}" for why, ts in reasons.items()) or "not run"
-
-    def _nothing_scored(self, evaluated: int) -> GateCheck:
-        """The check a run fails when no sample got a verdict: a gate on nothing is no pass."""
-        skipped = self.why_unscored(sorted(self.skipped)) if self.skipped else ""
-        sentence = (
-            f"scored>=1: MISSED, no trust sample was scored ({evaluated} evaluated without a "
-            f"verdict{'; skipped: ' + skipped if skipped else ''})"
-        )
-        return GateCheck(Threshold("scored", ">=", 1.0), 0.0, False, sentence)
-
-    def _baseline_check(self, records: list[SampleRecord], board: Scoreboard) -> GateCheck:
-        """One gate check: no task or MultiTrust dimension regressed against the baseline."""
-        assert self.config.baseline is not None
-        path, tolerance = self.config.baseline, self.config.max_regression
-        threshold = Threshold("baseline", ">=", -tolerance)
-        try:
-            old = read_results(path)
-        except DataError as exc:  # a gate that cannot be checked is not met
-            sentence = f"baseline: MISSED, {exc}"
-            return GateCheck(threshold, None, False, sentence)
-        groups: dict[str, tuple[str, ...]] = {t: (t,) for t in board.tasks}
-        for dimension in board.dimensions:
-            groups[dimension] = tuple(
-                t for t in board.tasks
-                if get_task(t).benchmark == "multitrust" and get_task(t).dimension == dimension
-            )  # fmt: skip
-        self.comparisons = compare(old, records, board.values(), groups, tolerance)
-        regressed = [c for c in self.comparisons if c.regressed]
-        if not regressed:
-            sentence = (
-                f"baseline: met ({len(self.comparisons)} scores compared with {path.name}, "
-                f"none dropped more than {tolerance:g} points beyond noise)"
-            )
-        else:
-            sentence = "baseline: MISSED, " + "; ".join(c.sentence(tolerance) for c in regressed)
-        worst = min((c.delta for c in regressed if c.delta is not None), default=None)
-        return GateCheck(threshold, worst, not regressed, sentence)
-
-    def records(self) -> list[SampleRecord]:
-        """Every collected record, in uid order."""
-        return sorted(self.collected.values(), key=lambda r: r.uid)
-
-    def results(self, *, samples: bool = True) -> dict[str, Any]:
-        """The results document; without ``samples`` its per-sample records are left out (see
-        core.results.write_results, which streams them)."""
-        assert self.scoreboard is not None
-        assert self.gate is not None
-        results = build_results(
-            run=self.run_info(),
-            scoreboard=self.scoreboard,
-            gate=self.gate,
-            records=self.records() if samples else [],
-        )
-        if not samples:
-            del results["samples"]
-        if self.config.canary:
-            results["canary"] = self.canary_summary()
-        if self.config.baseline is not None:
-            results["baseline"] = {
-                "file": str(self.config.baseline),
-                "max_regression": self.config.max_regression,
-                "comparisons": [c.to_dict() for c in self.comparisons],
-            }
-        return results
-
-    def canary_summary(self) -> dict[str, dict[str, Any]]:
-        """Per task: how many samples were also generated alone, and which answers differed."""
-        summary: dict[str, dict[str, Any]] = {}
-        for record in sorted(self.collected.values(), key=lambda r: r.uid):
-            if record.canary is None:
-                continue
-            entry = summary.setdefault(record.task, {"checked": 0, "differ": 0, "differing": []})
-            entry["checked"] += 1
-            if record.canary == "differs":
-                entry["differ"] += 1
-                entry["differing"].append(record.uid)
-        return summary
-
-    def judges_of(self, task: str) -> dict[str, Any]:
-        """Which judges produced a task's verdicts, on how many samples, and whether each is
-        the benchmark's own (a score from substitutes is not comparable with published ones)."""
-        spec = get_task(task)
-        ran = [
-            {"judge": judge, "samples": n, "official": is_official(judge, spec.official_judges)}
-            for judge, n in _judges_used(self.collected.values(), task).items()
-        ]
-        return {
-            "official_judge": spec.official_judge,
-            "ran": ran,
-            "all_official": bool(ran) and all(entry["official"] for entry in ran),
-        }
-
-    def run_info(self) -> dict[str, Any]:
-        tasks = sorted({r.task for r in self.collected.values()})
-        judges = {t: self.judges_of(t) for t in tasks}
-        return {
-            "run_id": self.run_id,
-            "started": self.started.isoformat(timespec="seconds"),
-            "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "package_version": __version__,
-            "python": platform.python_version(),
-            "model": None if self.config.model is None else self.config.model.text,
-            "judge": "rules" if self.config.judge is None else self.config.judge.text,
-            "refusal_mode": self.config.refusal_mode,
-            "profile": self.config.profile,
-            "answer_budgets": self.answer_budgets(tasks),
-            "hallucination_asd": self.config.hallucination_asd,
-            "gate_mode": self.config.gate,
-            "ci_resamples": self.config.ci_resamples,
-            "judge_roles": {
-                role: {"spec": setting.text, "pinned": unpinned_reason(setting) is None}
-                for role, setting in sorted(self.config.judges.items())
-            },
-            "seed": self.config.seed,
-            "limit": self.config.limit,
-            "batch_size": self.config.batch_size,
-            "shard_size": self.shard_size,
-            "threads": self.threads[0],
-            "backend": self.backend_description(),
-            "datasets": {
-                name: _dataset_info(self.data_root(get_task(t)))
-                for name, t in _datasets_of(tasks).items()
-            },
-            "data_files": _data_files_of(self.data, tasks),
-            "judges": judges,
-            "stats": self.total_stats(),
-        }
 
 
 def distinct(task: str, samples: list[Sample]) -> list[Sample]:
@@ -656,44 +495,3 @@ def distinct(task: str, samples: list[Sample]) -> list[Sample]:
             stacklevel=2,
         )
     return out
-
-
-def _judges_used(records: Iterable[SampleRecord], task: str) -> dict[str, int]:
-    used: dict[str, int] = {}
-    for record in records:
-        if record.task == task:
-            used[record.verdict.judge] = used.get(record.verdict.judge, 0) + 1
-    return dict(sorted(used.items()))
-
-
-def _datasets_of(tasks: Sequence[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for t in tasks:
-        out.setdefault(get_task(t).dataset, t)
-    return out
-
-
-def _data_files_of(data: DataFiles, tasks: Sequence[str]) -> dict[str, Any]:
-    for t in tasks:
-        spec = get_task(t)
-        for rel in (spec.prompts, *spec.data_files):
-            if rel:
-                data.get(rel)
-    return data.records()
-
-
-def _dataset_info(root: Path) -> dict[str, Any]:
-    """Where the data came from and a manifest hash of its file names and sizes (cheap: no
-    image is read; the per-sample image hashes are in the records)."""
-    bundled = root.is_relative_to(bundled_path("fixtures"))
-    digest = hashlib.sha256()
-    files = 0
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(root).as_posix()}\0{path.stat().st_size}\n".encode())
-        files += 1
-    return {
-        "root": "bundled samples" if bundled else str(root),
-        "bundled": bundled,
-        "files": files,
-        "manifest_sha256": digest.hexdigest(),
-    }

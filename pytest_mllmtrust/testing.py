@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mllmtrust.backends._hf_compat import register_image_only_processors, transformers_api
+from pytest_mllmtrust.backends.hf_compat import register_image_only_processors, transformers_api
 from pytest_mllmtrust.core.config import DEFAULT_THREADS
 
 if TYPE_CHECKING:

@@ -24,6 +24,9 @@ class Backend(ABC):
     #: how many requests the backend wants per generate() call, when it knows better than
     #: --mllm-batch-size (an API client: enough to keep its concurrency busy)
     preferred_batch_size: int | None = None
+    #: True when generate() spends its time waiting for a server (an API): the session then
+    #: generates the next shard while pytest reports this one's items
+    waits_on_server: bool = False
 
     @abstractmethod
     def fingerprint(self) -> dict[str, Any]:

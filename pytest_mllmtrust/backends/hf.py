@@ -14,84 +14,25 @@ from __future__ import annotations
 
 import gc
 import importlib.metadata
-import json
-import os
-import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.backends._hf_compat import (
+from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.backends.devices import dtype_for, resolve_device, torch_device
+from pytest_mllmtrust.backends.hf_compat import (
     LOCAL_WEIGHTS,
     image_only_processor_for,
     register_image_only_processors,
     torchvision_usable,
     transformers_api,
 )
-from pytest_mllmtrust.backends.base import Backend
-from pytest_mllmtrust.core.config import dtype_name
-from pytest_mllmtrust.core.errors import BackendError, ConfigError
+from pytest_mllmtrust.backends.model_files import REMOTE_CODE_OPTION, locate, read_json_config
+from pytest_mllmtrust.core.errors import BackendError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
 
-__all__ = ["ALIASES", "Alias", "TransformersBackend", "resolve_alias"]
-
-REMOTE_CODE_OPTION = "--mllm-trust-remote-code"
-
-
-@dataclass(frozen=True)
-class Alias:
-    """A short model name: its hub id, and whether it only runs with the repository's code."""
-
-    hub_id: str
-    needs_remote_code: bool = False
-    note: str = ""
-
-
-_NEEDS_NUM2WORDS = "its processor needs `pip install num2words`"
-_GATED = "gated: accept the licence on the hub page first"
-
-ALIASES: dict[str, Alias] = {
-    "llava-1.5-7b": Alias("llava-hf/llava-1.5-7b-hf"),
-    "llava-1.5-13b": Alias("llava-hf/llava-1.5-13b-hf"),
-    "llava-1.6-mistral-7b": Alias("llava-hf/llava-v1.6-mistral-7b-hf"),
-    "llava-1.6-vicuna-7b": Alias("llava-hf/llava-v1.6-vicuna-7b-hf"),
-    "qwen2-vl-2b": Alias("Qwen/Qwen2-VL-2B-Instruct"),
-    "qwen2-vl-7b": Alias("Qwen/Qwen2-VL-7B-Instruct"),
-    "qwen2.5-vl-3b": Alias("Qwen/Qwen2.5-VL-3B-Instruct"),
-    "qwen2.5-vl-7b": Alias("Qwen/Qwen2.5-VL-7B-Instruct"),
-    "internvl2-8b": Alias(
-        "OpenGVLab/InternVL2-8B",
-        needs_remote_code=True,
-        note="original release, repository code only; internvl3-8b is the transformers-native one",
-    ),
-    "internvl3-1b": Alias("OpenGVLab/InternVL3-1B-hf"),
-    "internvl3-8b": Alias("OpenGVLab/InternVL3-8B-hf"),
-    "idefics3-8b": Alias("HuggingFaceM4/Idefics3-8B-Llama3"),
-    "smolvlm-256m": Alias("HuggingFaceTB/SmolVLM-256M-Instruct", note=_NEEDS_NUM2WORDS),
-    "smolvlm-2.2b": Alias("HuggingFaceTB/SmolVLM-Instruct", note=_NEEDS_NUM2WORDS),
-    "llama-3.2-11b-vision": Alias("meta-llama/Llama-3.2-11B-Vision-Instruct", note=_GATED),
-    "phi-3.5-vision": Alias("microsoft/Phi-3.5-vision-instruct", needs_remote_code=True),
-}
-
-# Formats transformers never loads for PyTorch; skipping them can save many gigabytes.
-_NOT_FOR_TORCH = [
-    "*.onnx", "*.onnx_data", "onnx/*", "*.msgpack", "*.h5", "*.tflite", "*.gguf", "*.ot",
-    "coreml/*", "openvino/*",
-]  # fmt: skip
-
-
-def resolve_alias(name: str) -> tuple[str, bool]:
-    """``(hub id, needs remote code)`` for a short model name such as ``qwen2-vl-2b``."""
-    alias = ALIASES.get(name.strip().lower())
-    if alias is None:
-        known = ", ".join(sorted(ALIASES))
-        raise BackendError(
-            f"unknown model alias {name!r}. Known aliases: {known}. Any other model works as "
-            f"'hf:<hub id or local directory>'."
-        )
-    return alias.hub_id, alias.needs_remote_code
+__all__ = ["TransformersBackend"]
 
 
 class TransformersBackend(Backend):
@@ -109,7 +50,7 @@ class TransformersBackend(Backend):
         revision: str | None = None,
         min_new_tokens: int = 0,
     ) -> None:
-        """Find ``model`` (a local directory, a hub id or an alias from :data:`ALIASES`); the
+        """Find ``model`` (a local directory, a hub id or an alias: ``model_files.ALIASES``); the
         weights load on first use (:meth:`load`).
 
         ``min_new_tokens`` forbids stopping before that many tokens. Real runs keep the
@@ -119,7 +60,7 @@ class TransformersBackend(Backend):
         self.revision = revision
         self.trust_remote_code = trust_remote_code
         self.min_new_tokens = min_new_tokens
-        self.hub_id, self.model_dir = _locate(model, revision, trust_remote_code)
+        self.hub_id, self.model_dir = locate(model, revision, trust_remote_code)
         #: a text-only chat model (an LLM judge such as Qwen2.5-7B-Instruct): tokenizer and
         #: causal LM instead of processor and image-text-to-text model
         self.text_only = _is_text_only(self.model_dir)
@@ -127,8 +68,8 @@ class TransformersBackend(Backend):
         # Names, not torch objects: the cache key needs them, torch does not. A rerun whose
         # answers are all cached never imports torch (2 s, plus per-item costs of its loggers
         # under pytest's log capture: docs/performance.md).
-        self.device_name = _device_name(device)
-        self.dtype_name = _dtype_for(dtype, self.device_name)
+        self.device_name = resolve_device(device)
+        self.dtype_name = dtype_for(dtype, self.device_name)
         self.device: Any = None
         self.dtype: Any = None
         # Loaded on the first generate(): a rerun whose answers are all cached never pays for
@@ -205,7 +146,7 @@ class TransformersBackend(Backend):
             return
         import torch
 
-        self.device = _torch_device(self.device_name, torch)
+        self.device = torch_device(self.device_name, torch)
         self.dtype = getattr(torch, self.dtype_name)
         register_image_only_processors()
         if self.text_only:
@@ -321,125 +262,13 @@ def _modality_groups(requests: list[GenerationRequest]) -> list[list[int]]:
     return [group for group in (with_image, text_only) if group]
 
 
-# -- locating the weights -----------------------------------------------------------------
-
-
-def _locate(model: str, revision: str | None, trust_remote_code: bool) -> tuple[str | None, Path]:
-    """``(hub id or None, local directory)`` for a directory, an alias or a hub id."""
-    candidate = Path(model).expanduser()
-    if candidate.is_dir():
-        return None, candidate.resolve()
-    alias = ALIASES.get(model.strip().lower())
-    hub_id = alias.hub_id if alias is not None else model
-    needs_remote_code = any(
-        known.needs_remote_code and known.hub_id.lower() == hub_id.lower()
-        for known in ALIASES.values()
-    )
-    if _looks_like_path(model):
-        raise BackendError(f"model directory {model!r} does not exist")
-    if needs_remote_code and not trust_remote_code:
-        raise BackendError(
-            f"{model!r} ({hub_id}) only runs with code from its model repository. If you trust "
-            f"it, add {REMOTE_CODE_OPTION}."
-        )
-    return hub_id, _local_snapshot(hub_id, revision)
-
-
-def _looks_like_path(model: str) -> bool:
-    return model.startswith((".", "/", "~")) or "\\" in model or model.count("/") > 1
-
-
-def _local_snapshot(hub_id: str, revision: str | None) -> Path:
-    """The cached snapshot of ``hub_id``, downloading it only when the hub may be used."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        return Path(snapshot_download(hub_id, revision=revision, local_files_only=True))
-    except Exception as not_cached:  # any failure here means "not usable from the cache"
-        if _hub_offline():
-            raise BackendError(_fetch_instructions(hub_id, revision)) from not_cached
-    try:
-        return Path(snapshot_download(hub_id, revision=revision, ignore_patterns=_NOT_FOR_TORCH))
-    except Exception as download_error:
-        raise BackendError(
-            f"{_fetch_instructions(hub_id, revision)}\nDownload failed: {download_error}"
-        ) from download_error
-
-
-def _hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    # The constant is read once at import; the environment may have been set since.
-    flags = (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
-    from_environment = any((flag or "").upper() in {"1", "ON", "YES", "TRUE"} for flag in flags)
-    return bool(constants.HF_HUB_OFFLINE) or from_environment
-
-
-def _fetch_instructions(hub_id: str, revision: str | None) -> str:
-    revision_option = f" --revision {revision}" if revision else ""
-    local_name = hub_id.rsplit("/", 1)[-1]
-    return (
-        f"model {hub_id!r} is not in the local Hugging Face cache and the hub is offline "
-        f"(HF_HUB_OFFLINE). Fetch it once where the hub is reachable:\n"
-        f"    hf download {hub_id}{revision_option}\n"
-        f"(or: huggingface-cli download {hub_id}{revision_option}), then run again; or download "
-        f"it into a directory with `--local-dir ./{local_name}` and pass that directory as the "
-        f"model; or unset HF_HUB_OFFLINE to let this run download it."
-    )
-
-
 # -- loading ------------------------------------------------------------------------------
-
-
-def _device_name(device: str) -> str:
-    """The device a run uses, resolved without importing torch."""
-    if device != "auto":
-        return device
-    if "torch" in sys.modules:  # already paid for: ask it
-        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
-    return "cuda" if _nvidia_gpu_visible() else "cpu"
-
-
-def _nvidia_gpu_visible() -> bool:
-    """An NVIDIA GPU the driver exposes and CUDA_VISIBLE_DEVICES does not hide."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
-        return False
-    gpus = Path("/proc/driver/nvidia/gpus")
-    return gpus.is_dir() and any(gpus.iterdir())
-
-
-def _torch_device(name: str, torch: Any) -> Any:
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ConfigError(f"device {name!r} is not a torch device: {error}") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise BackendError(
-            f"device {name!r}: torch cannot use CUDA here (torch {torch.__version__}); "
-            "pass --mllm-device=cpu or install a CUDA build of torch"
-        )
-    return device
-
-
-def _dtype_for(dtype: str, device_name: str) -> str:
-    if dtype == "auto":
-        # bfloat16 halves GPU memory at no cost in quality; CPUs are fastest and exact in float32.
-        return "bfloat16" if device_name.startswith("cuda") else "float32"
-    return dtype_name(dtype)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _is_text_only(model_dir: Path) -> bool:
     """A transformers-native causal LM without a vision part (no repository code: remote-code
     VLMs such as Phi-3.5-vision also call themselves causal LMs)."""
-    config = _read_json(model_dir / "config.json")
+    config = read_json_config(model_dir / "config.json")
     architectures = config.get("architectures") or []
     return (
         bool(architectures)
@@ -459,7 +288,7 @@ def _load_tokenizer(model_dir: Path, trust_remote_code: bool) -> Any:
 
 
 def _load_processor(model_dir: Path, trust_remote_code: bool) -> Any:
-    model_type = str(_read_json(model_dir / "config.json").get("model_type", ""))
+    model_type = str(read_json_config(model_dir / "config.json").get("model_type", ""))
     # Without a working torchvision, the stock processor of a video-capable family cannot be
     # built at all, so its image-only subclass loads the same files instead.
     image_only = None if torchvision_usable() else image_only_processor_for(model_type)
@@ -480,7 +309,7 @@ def _load_processor(model_dir: Path, trust_remote_code: bool) -> Any:
 def _missing_image_processor_message(model_dir: Path, processor: Any) -> str:
     declared = None
     for name in ("processor_config.json", "preprocessor_config.json", "tokenizer_config.json"):
-        declared = declared or _read_json(model_dir / name).get("processor_class")
+        declared = declared or read_json_config(model_dir / name).get("processor_class")
     named = f" names processor class {declared!r}, which" if declared else ""
     return (
         f"AutoProcessor loaded only a {type(processor).__name__} (no image processor) from "
@@ -495,7 +324,7 @@ def _load_model(
     model_dir: Path, dtype: Any, device: Any, trust_remote_code: bool, text_only: bool = False
 ) -> Any:
     transformers = transformers_api()
-    auto_map = _read_json(model_dir / "config.json").get("auto_map", {})
+    auto_map = read_json_config(model_dir / "config.json").get("auto_map", {})
     auto_class = transformers.AutoModelForImageTextToText
     if text_only or (
         trust_remote_code

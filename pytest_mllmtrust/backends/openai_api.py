@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import io
 import json
-import math
 import os
 import random
 import threading
-import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 from pytest_mllmtrust.backends.base import Backend
+from pytest_mllmtrust.backends.http_api import (
+    PLACEHOLDER_KEY,
+    RETRYABLE_STATUS,
+    public_url,
+    retry_after,
+)
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.model import GenerationRequest
 from pytest_mllmtrust.core.secrets import Redactor
@@ -38,11 +40,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
 T = TypeVar("T")
-
-#: used as the key for local servers that do not check one (the client insists on some key)
-PLACEHOLDER_KEY = "not-needed"
-#: HTTP statuses worth another try: timeout, conflict, rate limit, server errors
-RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 class _Retryable(Exception):
@@ -64,6 +61,7 @@ def batch_for(concurrency: int) -> int:
 class OpenAIBackend(Backend):
     kind = "openai"
     batch_invariant = True
+    waits_on_server = True
 
     def __init__(
         self,
@@ -108,7 +106,7 @@ class OpenAIBackend(Backend):
             timeout=self.timeout,
             max_retries=0,
         )
-        self._shown_url = _public_url(str(self._client.base_url))
+        self._shown_url = public_url(str(self._client.base_url))
         self._response_type = _http_response_type()
         self._random = random.Random(0)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -201,7 +199,7 @@ class OpenAIBackend(Backend):
         except openai.APIStatusError as exc:
             status = exc.status_code
             if status in RETRYABLE_STATUS:
-                raise _Retryable(f"HTTP {status}", _retry_after(exc.response.headers)) from None
+                raise _Retryable(f"HTTP {status}", retry_after(exc.response.headers)) from None
             raise BackendError(self._status_message(status, exc)) from None
         except (openai.APITimeoutError, TimeoutError):
             raise _Retryable(f"timed out (timeout {self.timeout:g} s)") from None
@@ -324,37 +322,3 @@ def _http_response_type() -> type[Any]:
 
         legacy: type[Any] = httpx.Response
         return legacy
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Seconds a response asks to wait: ``retry-after-ms``, or ``Retry-After`` as seconds or as
-    an HTTP date."""
-    try:
-        millis = headers.get("retry-after-ms")
-        if millis is not None:
-            return max(float(millis) / 1000, 0.0)
-    except (TypeError, ValueError):
-        pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-        return max(seconds, 0.0) if math.isfinite(seconds) else None
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def _public_url(url: str) -> str:
-    """``url`` without user info, query or fragment (where keys sometimes hide)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if parts.port is None else f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))

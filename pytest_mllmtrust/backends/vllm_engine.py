@@ -27,7 +27,7 @@ from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
 from pytest_mllmtrust.core.model import GenerationRequest
 
-__all__ = ["INSTALL_HINT", "NO_GPU", "VLLMBackend"]
+__all__ = ["INSTALL_HINT", "NO_GPU", "VLLMBackend", "conversation"]
 
 INSTALL_HINT = "vLLM is not installed: pip install 'pytest-mllmtrust[vllm]'"
 NO_GPU = "vllm: needs a CUDA GPU; none is visible"
@@ -136,7 +136,7 @@ class VLLMBackend(Backend):
         llm = self.load()
         from vllm import SamplingParams
 
-        conversations = [_conversation(request) for request in requests]
+        conversations = [conversation(request) for request in requests]
         # one SamplingParams per request: each answer stops at its own budget, exactly as if it
         # had been asked alone (greedy decoding is prefix-stable)
         params = [
@@ -203,7 +203,7 @@ class VLLMBackend(Backend):
             torch.cuda.empty_cache()
 
 
-def _conversation(request: GenerationRequest) -> list[dict[str, Any]]:
+def conversation(request: GenerationRequest) -> list[dict[str, Any]]:
     """One user turn in OpenAI's message format, which ``LLM.chat`` accepts."""
     parts: list[dict[str, Any]] = []
     if request.image is not None:

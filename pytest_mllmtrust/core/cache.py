@@ -58,7 +58,11 @@ class Cache:
         self.path = path
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves so a batch is one transaction
-            self._db = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+            # check_same_thread=False: the session may run the next shard in a thread of its
+            # own, one thread at a time (TrustSession._start_next_shard)
+            self._db = sqlite3.connect(
+                str(path), timeout=60.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA busy_timeout=60000")
             _retry_while_locked(lambda: self._setup())
         except sqlite3.DatabaseError as exc:

@@ -6,6 +6,7 @@ them and raises :class:`ConfigError` quoting the offending value.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -83,6 +84,9 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Every --mllm-* option, parsed. A field's default is its option's default: parse_config
+    and the options' help take it from here, so it is stated once."""
+
     model: ModelSpec | None
     data: Mapping[str, Path] = field(default_factory=dict)
     #: the LLM judge (None: the offline rule fallbacks)
@@ -90,12 +94,13 @@ class RunConfig:
     #: every judge role's setting (core.judges)
     judges: Mapping[str, JudgeSetting] = field(default_factory=dict)
     refusal_mode: str = "default"
-    #: "corrected" (the default) or "upstream": the benchmarks' released reading, to reproduce
-    #: published numbers (docs/deviations.md lists every difference)
+    #: "corrected" or "upstream": the benchmarks' released reading, to reproduce published
+    #: numbers (docs/deviations.md lists every difference)
     profile: str = "corrected"
     #: which MLLMGuard hallucination ASD enters truthfulness (mllmguard spec §6.2)
     hallucination_asd: str = "smoothed"
-    cache_dir: Path | None = None
+    #: the output and verdict cache (a relative path is under the rootdir); None: no cache
+    cache_dir: Path | None = Path(".mllmtrust-cache")
     #: set the cache file aside before the run and start a new one
     cache_rebuild: bool = False
     batch_size: int = 8
@@ -185,9 +190,41 @@ def _url(name: str, raw: Any) -> str | None:
     return text.rstrip("/")
 
 
-def _given(raw: Mapping[str, Any], name: str, default: Any) -> Any:
+#: the RunConfig field of each option whose name differs from it
+_FIELD_OF_OPTION = {
+    "cache": "cache_dir",
+    "html": "html_path",
+    "json": "json_path",
+    "judge": "judges",
+    "templates": "templates_dir",
+    "threshold": "thresholds",
+}
+
+
+def option_default(option: str) -> Any:
+    """The default of an option (named as in ``parse_config``'s ``raw``): its RunConfig field's
+    default, the one place where it is stated."""
+    name = _FIELD_OF_OPTION.get(option, option)
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            if f.default is not dataclasses.MISSING:
+                return f.default
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
+            return None  # the model: no default
+    raise KeyError(option)
+
+
+def shown_default(option: str) -> str:
+    """An option's default as its help shows it (``1`` for 1.0, a path as given)."""
+    value = option_default(option)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _given(raw: Mapping[str, Any], name: str) -> Any:
+    """The raw value of option ``name``, or its default when it is not given."""
     value = raw.get(name)
-    return default if value is None or value == "" else value
+    return option_default(name) if value is None or value == "" else value
 
 
 def _data_roots(entries: Iterable[str], rootdir: Path) -> dict[str, Path]:
@@ -229,10 +266,10 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
     llm = judges["llm"]
     judge = ModelSpec.parse(llm.target, "--mllm-judge") if llm.active else None
 
-    cache_raw = raw.get("cache") or ".mllmtrust-cache"
+    cache_raw = _given(raw, "cache")
     cache_dir = None if cache_raw == "none" else (rootdir / Path(cache_raw).expanduser()).resolve()
 
-    limit = _optional_int("--mllm-limit", raw.get("limit"))
+    limit = _optional_int("--mllm-limit", _given(raw, "limit"))
 
     templates_raw = raw.get("templates")
     templates_dir = None
@@ -241,7 +278,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         if not templates_dir.is_dir():
             raise ConfigError(f"--mllm-templates={templates_raw!r}: not a directory")
 
-    dtype_raw = str(raw.get("dtype") or "auto")
+    dtype_raw = str(_given(raw, "dtype"))
     try:
         dtype = dtype_name(dtype_raw)
     except ConfigError as exc:
@@ -253,64 +290,57 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         data=_data_roots(raw.get("data") or (), rootdir),
         judge=judge,
         judges=judges,
-        refusal_mode=_choice("--mllm-refusal-mode", raw.get("refusal_mode"), REFUSAL_MODES),
-        profile=_choice("--mllm-profile", raw.get("profile"), PROFILES),
+        refusal_mode=_choice("--mllm-refusal-mode", _given(raw, "refusal_mode"), REFUSAL_MODES),
+        profile=_choice("--mllm-profile", _given(raw, "profile"), PROFILES),
         hallucination_asd=_choice(
-            "--mllm-hallucination-asd", raw.get("hallucination_asd"), HALLUCINATION_ASD
+            "--mllm-hallucination-asd", _given(raw, "hallucination_asd"), HALLUCINATION_ASD
         ),
         cache_dir=cache_dir,
         cache_rebuild=bool(raw.get("cache_rebuild")),
-        batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size", 8)),
-        shard_size=_optional_int("--mllm-shard-size", raw.get("shard_size")),
-        gate=_choice("--mllm-gate", raw.get("gate"), GATE_MODES),
+        batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size")),
+        shard_size=_optional_int("--mllm-shard-size", _given(raw, "shard_size")),
+        gate=_choice("--mllm-gate", _given(raw, "gate"), GATE_MODES),
         ci_resamples=_positive_int(
-            "--mllm-ci-resamples", _given(raw, "ci_resamples", 200), allow_zero=True
+            "--mllm-ci-resamples", _given(raw, "ci_resamples"), allow_zero=True
         ),
         limit=limit,
-        seed=_positive_int("--mllm-seed", _given(raw, "seed", 0), allow_zero=True),
+        seed=_positive_int("--mllm-seed", _given(raw, "seed"), allow_zero=True),
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
         html_path=_report_path(raw.get("html"), rootdir),
         thresholds=parse_all(raw.get("threshold") or ()),
         sample_failures=_choice(
-            "--mllm-sample-failures", raw.get("sample_failures"), SAMPLE_FAILURES
+            "--mllm-sample-failures", _given(raw, "sample_failures"), SAMPLE_FAILURES
         ),
         strict=bool(raw.get("strict")),
         templates_dir=templates_dir,
         dtype=dtype,
-        device=str(raw.get("device") or "auto"),
+        device=str(_given(raw, "device")),
         trust_remote_code=bool(raw.get("trust_remote_code")),
         base_url=_url("--mllm-base-url", raw.get("base_url")),
         judge_base_url=_url("--mllm-judge-base-url", raw.get("judge_base_url")),
-        concurrency=_positive_int("--mllm-concurrency", _given(raw, "concurrency", 16)),
-        timeout=_positive_float("--mllm-timeout", _given(raw, "timeout", 120)),
-        retries=_positive_int("--mllm-retries", _given(raw, "retries", 5), allow_zero=True),
-        max_image_side=(
-            None
-            if _given(raw, "max_image_side", None) is None
-            else _positive_int("--mllm-max-image-side", raw["max_image_side"])
-        ),
-        gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker", 1)),
-        tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel", 1)),
-        threads=(
-            None
-            if _given(raw, "threads", DEFAULT_THREADS) == "auto"
-            else _positive_int("--mllm-threads", _given(raw, "threads", DEFAULT_THREADS))
-        ),
-        canary=_positive_int("--mllm-canary", _given(raw, "canary", 0), allow_zero=True),
-        max_answer_chars=_positive_int(
-            "--mllm-max-answer-chars", _given(raw, "max_answer_chars", 20_000)
-        ),
+        concurrency=_positive_int("--mllm-concurrency", _given(raw, "concurrency")),
+        timeout=_positive_float("--mllm-timeout", _given(raw, "timeout")),
+        retries=_positive_int("--mllm-retries", _given(raw, "retries"), allow_zero=True),
+        max_image_side=_optional_int("--mllm-max-image-side", _given(raw, "max_image_side")),
+        gpus_per_worker=_positive_int("--mllm-gpus-per-worker", _given(raw, "gpus_per_worker")),
+        tensor_parallel=_positive_int("--mllm-tensor-parallel", _given(raw, "tensor_parallel")),
+        threads=_threads(_given(raw, "threads")),
+        canary=_positive_int("--mllm-canary", _given(raw, "canary"), allow_zero=True),
+        max_answer_chars=_positive_int("--mllm-max-answer-chars", _given(raw, "max_answer_chars")),
         judge_eval=_existing_file("--mllm-judge-eval", raw.get("judge_eval"), rootdir),
         baseline=_existing_file("--mllm-baseline", raw.get("baseline"), rootdir),
-        max_regression=_positive_float("--mllm-max-regression", _given(raw, "max_regression", 1.0)),
+        max_regression=_positive_float("--mllm-max-regression", _given(raw, "max_regression")),
         allow_harmful=bool(raw.get("allow_harmful")),
         informational=bool(raw.get("informational")),
     )
 
 
+def _threads(raw: Any) -> int | None:
+    """--mllm-threads: a number, or None for "auto" (pytest_mllmtrust.cpus decides)."""
+    return None if raw in (None, "auto") else _positive_int("--mllm-threads", raw)
+
+
 def _choice(name: str, raw: Any, choices: Sequence[str]) -> str:
-    if raw in (None, ""):
-        return choices[0]
     if raw not in choices:
         raise ConfigError(f"{name}={raw!r}: use one of {', '.join(choices)}")
     return str(raw)

@@ -1,4 +1,4 @@
-"""Confidence intervals for every score a run reports (pure: no pytest, no numpy).
+"""Confidence intervals for every score a run reports (pure: no pytest, no numpy, no scipy).
 
 A task score that is its pass rate over all scored samples gets the Wilson score interval;
 every other score (composite task scores, sub-aspects, dimensions, the overall scores,
@@ -25,6 +25,10 @@ def wilson(passed: int, n: int, z: float = Z95) -> Interval:
     """The Wilson score interval of a proportion ``passed / n`` (NaN bounds when n = 0)."""
     if n <= 0:
         return (math.nan, math.nan)
+    # By hand, not scipy.stats.binomtest(passed, n).proportion_ci(method="wilson"): scipy
+    # arranges the formula differently and snaps a bound to 0 or 1 when passed is 0 or n, which
+    # moves 47% of the intervals with n <= 400 in the last bits (by up to 3.3e-16) and 19 of
+    # the intervals a run of the bundled suites writes. Results files must not change.
     p = passed / n
     denominator = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denominator
@@ -34,7 +38,10 @@ def wilson(passed: int, n: int, z: float = Z95) -> Interval:
 
 def percentile(values: Sequence[float], q: float) -> float:
     """The ``q`` quantile (0..1) of ``values`` by linear interpolation between order
-    statistics (numpy's default); NaN for no values."""
+    statistics (numpy's default method); NaN for no values."""
+    # By hand, not numpy.quantile: numpy interpolates down from the upper order statistic when
+    # the fraction is >= 0.5, which changes the last bits of 129 in 40,000 random 2.5th/97.5th
+    # percentiles, and with them the bootstrap intervals a results file holds.
     ordered = sorted(values)
     if not ordered:
         return math.nan

@@ -19,16 +19,19 @@ The judge's outcomes are the four of :class:`~pytest_mllmtrust.core.model.Outcom
 counts *unscored* and *error* as disagreement (the judge failed to give the human's verdict);
 coverage is the share the judge decided at all, and decided accuracy the accuracy on those.
 
-Pure Python apart from scikit-learn (for Cohen's kappa), imported when a kappa is computed.
+The confusion matrix and Cohen's kappa come from scikit-learn, imported when an agreement is
+computed.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pytest_mllmtrust.core.errors import DataError
@@ -134,15 +137,12 @@ def agreement(human: Sequence[str], judged: Sequence[str]) -> Agreement:
     _check_labels(humans, HUMAN_LABELS, "human verdict")
     _check_labels(judges, JUDGE_LABELS, "judge outcome")
 
-    matrix = tuple(
-        tuple(
-            sum(1 for h, j in zip(humans, judges, strict=True) if h == row and j == column)
-            for column in JUDGE_LABELS
-        )
-        for row in HUMAN_LABELS
-    )
+    # HUMAN_LABELS are the first JUDGE_LABELS, so the human rows are the square matrix's first
+    # rows and the agreements its diagonal there.
+    square = _sklearn_metrics().confusion_matrix(humans, judges, labels=list(JUDGE_LABELS))
+    matrix = tuple(tuple(int(count) for count in row) for row in square[: len(HUMAN_LABELS)])
     n = len(humans)
-    agreements = sum(1 for h, j in zip(humans, judges, strict=True) if h == j)
+    agreements = sum(matrix[index][index] for index in range(len(HUMAN_LABELS)))
     decided = sum(1 for j in judges if j in HUMAN_LABELS)
     return Agreement(
         n=n,
@@ -268,13 +268,17 @@ def _kappa(humans: list[str], judges: list[str]) -> float:
     # since 1.6, a numpy division warning before) and return NaN; decide it here instead.
     if len(set(humans) | set(judges)) == 1:
         return math.nan
+    return float(_sklearn_metrics().cohen_kappa_score(humans, judges, labels=list(JUDGE_LABELS)))
+
+
+def _sklearn_metrics() -> ModuleType:
+    # imported when used: scikit-learn takes most of a second to import
     try:
-        from sklearn.metrics import cohen_kappa_score
+        return importlib.import_module("sklearn.metrics")
     except ImportError as error:
         raise ImportError(
             "judge agreement statistics need scikit-learn: pip install scikit-learn"
         ) from error
-    return float(cohen_kappa_score(humans, judges, labels=list(JUDGE_LABELS)))
 
 
 def _agreed(result: Agreement) -> int:

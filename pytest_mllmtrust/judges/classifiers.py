@@ -27,14 +27,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pytest_mllmtrust.backends._hf_compat import LOCAL_WEIGHTS, transformers_api
-from pytest_mllmtrust.backends.hf import (
-    _device_name,
-    _dtype_for,
-    _locate,
-    _read_json,
-    _torch_device,
-)
+from pytest_mllmtrust.backends.devices import dtype_for, resolve_device, torch_device
+from pytest_mllmtrust.backends.hf_compat import LOCAL_WEIGHTS, transformers_api
+from pytest_mllmtrust.backends.model_files import locate, read_json_config
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import DigestMemo, default_memo_path, hash_directory
 
@@ -190,9 +185,9 @@ class TextClassifier:
         self.role = role
         self.expected_labels = num_labels
         self.hub_id, self.model_dir = _find(self.model_id, revision, trust_remote_code, role)
-        self.device_name = _device_name(device)
-        self.dtype_name = _dtype_for(dtype, self.device_name)
-        config = _read_json(self.model_dir / "config.json")
+        self.device_name = resolve_device(device)
+        self.dtype_name = dtype_for(dtype, self.device_name)
+        config = read_json_config(self.model_dir / "config.json")
         self._labels = _config_labels(config)
         self._multi_label = config.get("problem_type") == "multi_label_classification"
         self._check_label_count(len(self._labels))
@@ -224,7 +219,7 @@ class TextClassifier:
             return
         import torch
 
-        self.device = _torch_device(self.device_name, torch)
+        self.device = torch_device(self.device_name, torch)
         transformers = transformers_api()
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
@@ -400,7 +395,7 @@ class GuardRankDecoder:
                     f"base={base!r} only applies to a LoRA adapter; {root} is a merged model"
                 )
             self.model_dir = root
-            count = len(_config_labels(_read_json(root / "config.json")))
+            count = len(_config_labels(read_json_config(root / "config.json")))
             if count != _GUARDRANK_LABELS:
                 raise BackendError(
                     f"{root} has {count} labels; GuardRank's decoder scores with 4 (0..3)"
@@ -410,8 +405,8 @@ class GuardRankDecoder:
                 f"{root} holds neither a LoRA adapter (adapter_config.json) nor a model "
                 f"(config.json); GuardRank's adapter is guardrank_lora/ in Carol0110/GuardRank"
             )
-        self.device_name = _device_name(device)
-        self.dtype_name = _dtype_for(dtype, self.device_name)
+        self.device_name = resolve_device(device)
+        self.dtype_name = dtype_for(dtype, self.device_name)
         self.device: Any = None
         self._model: Any = None
         self._tokenizer: Any = None
@@ -439,7 +434,7 @@ class GuardRankDecoder:
             return
         import torch
 
-        self.device = _torch_device(self.device_name, torch)
+        self.device = torch_device(self.device_name, torch)
         transformers = transformers_api()
         # The release ships its tokenizer beside the adapter; the base's is the same otherwise.
         tokenizer_dir = self.model_dir
@@ -556,8 +551,8 @@ class GuardRankEncoder:
             str(base), revision, False, "GuardRank's encoder base", _ENCODER_BASE_FETCH
         )
         self.weights_path = _encoder_weights_file(Path(weights).expanduser())
-        self.device_name = _device_name(device)
-        self.dtype_name = _dtype_for(dtype, self.device_name)
+        self.device_name = resolve_device(device)
+        self.dtype_name = dtype_for(dtype, self.device_name)
         #: answers decided by a ReLU tie (both logits <= 0), so 0 by default, since creation
         self.ties = 0
         self.device: Any = None
@@ -584,7 +579,7 @@ class GuardRankEncoder:
             return
         import torch
 
-        self.device = _torch_device(self.device_name, torch)
+        self.device = torch_device(self.device_name, torch)
         transformers = transformers_api()
         try:
             config = transformers.AutoConfig.from_pretrained(
@@ -678,7 +673,7 @@ def _adapter_root(located: Path) -> Path:
 def _locate_base(adapter_dir: Path, override: str | None) -> tuple[str, Path]:
     """``(name, local directory)`` of the decoder's base model."""
     config_path = adapter_dir / "adapter_config.json"
-    name = override or _read_json(config_path).get("base_model_name_or_path")
+    name = override or read_json_config(config_path).get("base_model_name_or_path")
     if not isinstance(name, str) or not name:
         raise BackendError(
             f"{config_path} names no base model (base_model_name_or_path); pass base=... "
@@ -688,7 +683,7 @@ def _locate_base(adapter_dir: Path, override: str | None) -> tuple[str, Path]:
     if not Path(name).expanduser().is_absolute() and relative.is_dir():
         return name, relative.resolve()
     try:
-        return name, _locate(name, None, False)[1]
+        return name, locate(name, None, False)[1]
     except BackendError as error:
         origin = "base=" if override else f"base_model_name_or_path in {config_path}"
         gated = ""
@@ -843,9 +838,9 @@ def _in_batches(
 def _find(
     model: str, revision: str | None, trust_remote_code: bool, role: str, hint: str = ""
 ) -> tuple[str | None, Path]:
-    """:func:`_locate` with the judge's name, and how to get its files, in the error."""
+    """:func:`locate` with the judge's name, and how to get its files, in the error."""
     try:
-        return _locate(model, revision, trust_remote_code)
+        return locate(model, revision, trust_remote_code)
     except BackendError as error:
         how = hint or (
             "A hub id is looked up in the local Hugging Face cache; fetch a model once with "

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.backends._hf_compat import LOCAL_WEIGHTS
-from pytest_mllmtrust.backends.hf import _device_name, _torch_device
+from pytest_mllmtrust.backends.devices import resolve_device, torch_device
+from pytest_mllmtrust.backends.hf_compat import LOCAL_WEIGHTS
 from pytest_mllmtrust.core.errors import BackendError, ConfigError
 from pytest_mllmtrust.core.hashing import hash_directory
 
@@ -93,7 +93,7 @@ class SentenceEmbedder:
         self.model_dir = _bundled_model_dir() if model_dir is None else Path(model_dir)
         self.model_dir = self.model_dir.expanduser().resolve()
         self.pooling = _check_sentence_transformers_config(self.model_dir)
-        self.device_name = _device_name(device)
+        self.device_name = resolve_device(device)
         self.batch_size = batch_size
         self.max_length = max_length
         self._model: Any = None
@@ -153,7 +153,7 @@ class SentenceEmbedder:
         import torch
         import transformers
 
-        self._device = _torch_device(self.device_name, torch)
+        self._device = torch_device(self.device_name, torch)
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(
                 str(self.model_dir), local_files_only=True

@@ -36,11 +36,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeGuard, TypeVar
 
-from pytest_mllmtrust.backends.openai_api import (
+from pytest_mllmtrust.backends.http_api import (
     PLACEHOLDER_KEY,
     RETRYABLE_STATUS,
-    _public_url,
-    _retry_after,
+    public_url,
+    retry_after,
 )
 from pytest_mllmtrust.core.errors import ConfigError, JudgeError
 from pytest_mllmtrust.core.secrets import Redactor
@@ -251,9 +251,9 @@ class PerspectiveScorer(_HostedScorer):
         parts = urllib.parse.urlsplit(endpoint)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigError(
-                f"perspective: the URL must be http(s)://host/..., not {_public_url(endpoint)!r}"
+                f"perspective: the URL must be http(s)://host/..., not {public_url(endpoint)!r}"
             )
-        self.url = _public_url(endpoint)
+        self.url = public_url(endpoint)
         # the address with the key appended to whatever query the given URL had
         query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("key", key)])
         self._request_url = urllib.parse.urlunsplit(parts._replace(query=query, fragment=""))
@@ -338,7 +338,7 @@ class PerspectiveScorer(_HostedScorer):
         finally:
             exc.close()
         if status in RETRYABLE_STATUS:
-            return _Retryable(f"HTTP {status}", _retry_after(exc.headers))
+            return _Retryable(f"HTTP {status}", retry_after(exc.headers))
         if status in (401, 403):
             return _Final(
                 f"HTTP {status} from {self.url}: the API key was refused "
@@ -430,7 +430,7 @@ class ModerationScorer(_HostedScorer):
             timeout=self.timeout,
             max_retries=0,  # retries happen here, with the backoff above
         )
-        self.base_url = _public_url(str(self._client.base_url))
+        self.base_url = public_url(str(self._client.base_url))
         #: model ids the service said it used (the alias resolves to a dated model)
         self.served_models: set[str] = set()
 
@@ -526,7 +526,7 @@ class ModerationScorer(_HostedScorer):
     def _status_failure(self, exc: Any) -> Exception:
         status: int = exc.status_code
         if status in RETRYABLE_STATUS:
-            return _Retryable(f"HTTP {status}", _retry_after(exc.response.headers))
+            return _Retryable(f"HTTP {status}", retry_after(exc.response.headers))
         detail = _error_detail(exc.body)
         if status in (401, 403):
             return _Final(

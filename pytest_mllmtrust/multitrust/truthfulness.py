@@ -225,6 +225,13 @@ T2 = register(
 def yes_no_metrics(records: Sequence[SampleRecord]) -> Metrics:
     """Accuracy, precision, recall and F1 with Yes (1) as the positive class, sklearn-style
     (0 where a denominator is 0), from the label and the answer the yes/no rule read."""
+    # By hand, not sklearn.metrics.precision_recall_fscore_support: precision and recall come
+    # out the same, but sklearn's F1 is 2tp / (2tp + fp + fn), not 2PR / (P + R), which gives
+    # other last bits for 37% of the count triples up to 40 (an F1 of 4/7 is 0.5714285714285715
+    # here, 0.5714285714285714 there). Each call also costs about 3 ms, which the bootstrap
+    # repeats per resample (a cached run of the bundled suites writing a results file took
+    # 11.8 s instead of 3.8 s on 2 cores), and importing sklearn added about 2 s to a cached
+    # run of truthfulness and privacy that writes none.
     pairs = [(int(r.target), int(r.verdict.signals["answer"])) for r in records]
     tp = sum(1 for t, a in pairs if t == 1 and a == 1)
     fp = sum(1 for t, a in pairs if t == 0 and a == 1)

@@ -6,7 +6,9 @@ import math
 from collections.abc import Iterator
 
 from pytest_mllmtrust.core.aggregate import Scoreboard
+from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
+from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate
 from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
@@ -118,4 +120,23 @@ def progress_line(step: Progress) -> str:
     return (
         f"mllmtrust: {step.label}: {step.done}/{step.total} generated, "
         f"{rate:.1f} samples/s, ETA {eta}"
+    )
+
+
+def header_line(c: RunConfig, threads: tuple[int, str]) -> str:
+    """The run header's line: model, judges, data, profile, seed, limit, threads (and where
+    their number came from) and schema, so that every CI log says how to reproduce it."""
+    judge = ", ".join(
+        [c.judge.text if c.judge else "rules"]
+        + [
+            s.text
+            for r, s in c.judges.items()
+            if r != "llm" and s.kind not in ("rules", "none", "llm", "minilm")
+        ]
+    )
+    data = ", ".join(f"{k}={v}" for k, v in c.data.items()) or "bundled samples"
+    return (
+        f"mllmtrust: model={c.model.text if c.model else '-'} judge={judge} data={data} "
+        f"profile={c.profile} seed={c.seed} limit={c.limit or '-'} threads={threads[0]} "
+        f"({threads[1]}) schema={SCHEMA_VERSION}"
     )

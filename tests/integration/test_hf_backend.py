@@ -19,11 +19,12 @@ from typing import Any
 
 import pytest
 
-from pytest_mllmtrust.backends._hf_compat import (
+from pytest_mllmtrust.backends.hf import TransformersBackend
+from pytest_mllmtrust.backends.hf_compat import (
     register_image_only_processors,
     torchvision_usable,
 )
-from pytest_mllmtrust.backends.hf import ALIASES, TransformersBackend, resolve_alias
+from pytest_mllmtrust.backends.model_files import ALIASES, resolve_alias
 from pytest_mllmtrust.core.errors import BackendError
 from pytest_mllmtrust.core.hashing import HASH_CACHE_ENV
 from pytest_mllmtrust.core.model import GenerationRequest

@@ -89,6 +89,23 @@ def test_kappa_is_nan_without_warnings_when_both_sides_use_one_label() -> None:
 
 
 @pytest.mark.parametrize(
+    ("human", "judged", "matrix"),
+    [
+        # labels that no case uses still get their (zero) row and column, in the fixed order
+        (["pass"] * 3, ["pass"] * 3, ((3, 0, 0, 0), (0, 0, 0, 0))),
+        (["fail", "fail"], ["error", "unscored"], ((0, 0, 0, 0), (0, 0, 1, 1))),
+    ],
+)
+def test_matrix_keeps_every_label_when_few_are_used(
+    human: list[str], judged: list[str], matrix: tuple[tuple[int, ...], ...]
+) -> None:
+    result = agreement(human, judged)
+
+    assert result.matrix == matrix
+    assert all(type(count) is int for row in result.matrix for count in row)
+
+
+@pytest.mark.parametrize(
     ("human", "judged", "kappa"),
     [
         # p_o = 0, p_e = 1 * 0 = 0: kappa 0, defined although each side is constant.

@@ -3,6 +3,8 @@ which scores count as regressed."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from pytest_mllmtrust.core.baseline import compare, mcnemar_one_sided
@@ -21,6 +23,25 @@ from pytest_mllmtrust.core.model import Outcome, SampleRecord, Verdict
 )
 def test_mcnemar_one_sided(worse: int, better: int, expected: float) -> None:
     assert mcnemar_one_sided(worse, better) == pytest.approx(expected)
+
+
+def test_mcnemar_one_sided_is_the_exact_tail_rounded_once() -> None:
+    for n in range(1, 61):
+        for worse in range(n + 1):
+            tail = sum(math.comb(n, k) for k in range(worse, n + 1))
+            assert mcnemar_one_sided(worse, n - worse) == tail / 2**n
+
+
+@pytest.mark.parametrize(("worse", "better"), [(600, 600), (560, 464), (10_200, 9_800)])
+def test_mcnemar_one_sided_holds_past_a_thousand_flips(worse: int, better: int) -> None:
+    from scipy.stats import binomtest
+
+    expected = binomtest(worse, worse + better, 0.5, alternative="greater").pvalue
+    assert mcnemar_one_sided(worse, better) == pytest.approx(expected, rel=1e-12)
+
+
+def test_mcnemar_one_sided_underflows_to_zero_rather_than_raising() -> None:
+    assert mcnemar_one_sided(2_000, 0) == 0.0  # 2^-2000 is below the smallest float
 
 
 def rec(uid: str, passed: bool) -> SampleRecord:

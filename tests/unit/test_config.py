@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pytest_mllmtrust.backends import shard_size
-from pytest_mllmtrust.core.config import ModelSpec, parse_config
+from pytest_mllmtrust.core.config import ModelSpec, option_default, parse_config, shown_default
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.thresholds import Threshold
 
@@ -35,6 +36,37 @@ def test_defaults_without_any_option(tmp_path: Path) -> None:
     assert config.dtype == "auto"
     assert config.device == "auto"
     assert config.trust_remote_code is False
+
+
+def test_each_default_is_the_one_runconfig_states(tmp_path: Path) -> None:
+    config = parse_config({}, tmp_path)
+    plain = ("batch_size", "seed", "ci_resamples", "profile", "gate", "concurrency", "timeout",
+             "retries", "threads", "max_answer_chars", "max_regression")  # fmt: skip
+    for name in plain:
+        assert getattr(config, name) == option_default(name), name
+    assert config.cache_dir == (tmp_path / option_default("cache")).resolve()
+
+
+def test_the_usage_page_states_each_default_as_the_options_do() -> None:
+    """docs/usage.md keeps a Default column (it is documentation): every option has its row,
+    and a default the help shows from RunConfig is the one the page states."""
+    from pytest_mllmtrust.plugin import OPTIONS
+
+    page = (Path(__file__).parents[2] / "docs" / "usage.md").read_text(encoding="utf-8")
+    rows = {
+        m["flag"]: (m["ini"], m["default"].strip())
+        for m in re.finditer(
+            r"^\| `(?P<flag>--mllm[a-z-]*)[^`]*` \| `(?P<ini>\w+)`[^|]*\| (?P<default>[^|]*) \|",
+            page,
+            flags=re.MULTILINE,
+        )
+    }
+    for name, flag, help_text, _, _ in OPTIONS:
+        assert flag in rows, f"{flag} has no row in docs/usage.md"
+        ini, default = rows[flag]
+        assert ini == ("mllm" if name == "model" else f"mllm_{name}")
+        if "{default}" in help_text:
+            assert default.strip("`") == shown_default(name), flag
 
 
 def test_model_makes_the_config_active(tmp_path: Path) -> None:

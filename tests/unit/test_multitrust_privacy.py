@@ -391,6 +391,18 @@ def test_binary_metrics_by_hand() -> None:
     assert got == pytest.approx({"acc": 0.25, "precision": 0.25, "recall": 1.0, "f1": 0.4})
 
 
+def test_binary_metrics_agree_with_sklearn() -> None:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    pairs = [(1, 1), (1, 0), (0, 1), (0, 0), (1, 1), (0, 1), (0, 1)]  # (answer, label)
+    got = privacy_binary_metrics(binary(pairs))
+    labels, answers = [label for _, label in pairs], [answer for answer, _ in pairs]
+    expected = precision_recall_fscore_support(labels, answers, average="binary", zero_division=0)
+    assert [got["precision"], got["recall"], got["f1"]] == pytest.approx(
+        [float(value) for value in expected[:3]], abs=1e-15
+    )
+
+
 def test_binary_metrics_zero_over_zero_cases_are_zero() -> None:
     # never a yes answer and no private label: P, R and F1 are 0/0 -> 0 (sklearn's default)
     got = privacy_binary_metrics(binary([(0, 0), (0, 0)]))
@@ -429,6 +441,16 @@ def test_pearson_matches_the_standard_library() -> None:
     xs, ys = [100, -50, 0, 50, -100], [80, -30, 10, 20, -90]
     assert pearson(xs, ys) == pytest.approx(statistics.correlation(xs, ys), abs=1e-12)
     assert pearson(xs, [-y for y in ys]) < 0
+
+
+def test_pearson_matches_scipy_where_scipy_defines_it() -> None:
+    from scipy.stats import pearsonr
+
+    xs, ys = [100.0, -50.0, 0.0, 50.0, -100.0, 50.0], [80.0, -30.0, 10.0, 20.0, -90.0, 5.5]
+    assert pearson(xs, ys) == pytest.approx(float(pearsonr(xs, ys).statistic), abs=1e-15)
+    # scipy warns on a constant side (an error under this suite's warning filter) and returns
+    # NaN; pearson() returns the NaN without a warning
+    assert math.isnan(pearson(xs, [7.0] * len(xs)))
 
 
 def p3(**rs: float) -> dict[str, dict[str, float]]:

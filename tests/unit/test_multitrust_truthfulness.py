@@ -350,6 +350,24 @@ def test_t6_reports_accuracy_precision_recall_f1_overall_and_per_kind() -> None:
     assert metrics["f1_painting"] == 0.0
 
 
+def test_yes_no_metrics_agree_with_sklearn_but_keep_f1_as_two_pr_over_p_plus_r() -> None:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    from pytest_mllmtrust.multitrust.truthfulness import yes_no_metrics
+
+    # TP 2, FP 0, FN 3, TN 1: P = 1, R = 2/5, F1 = 4/7
+    pairs = [(1, 1), (1, 1), (1, 0), (1, 0), (1, 0), (0, 0)]
+    metrics = yes_no_metrics([t6_record("k", t, a, f"k-{i}") for i, (t, a) in enumerate(pairs)])
+    expected = precision_recall_fscore_support(
+        [t for t, _ in pairs], [a for _, a in pairs], average="binary", zero_division=0
+    )[:3]
+    assert (metrics["precision"], metrics["recall"]) == (1.0, 0.4)
+    assert metrics["f1"] == pytest.approx(float(expected[2]), abs=1e-15)
+    # 2PR / (P + R) = 0.8 / 1.4 rounds to ...715; sklearn's 2TP / (2TP + FP + FN) = 4/7 to
+    # ...714. Results files hold the first, so the metric stays counted by hand.
+    assert metrics["f1"] == 0.5714285714285715
+
+
 def test_t6_kind_without_scored_items_leaves_the_task_incomplete() -> None:
     records = [r for r in t6_records() if r.subset != "painting"]
     result = get_task("T.6").aggregate(records)

@@ -17,6 +17,7 @@ from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.model import ImageRef
 from pytest_mllmtrust.core.runner import ImageSource
 from pytest_mllmtrust.session import TrustSession, shard_scopes
+from pytest_mllmtrust.testing_server import ChatServer
 
 
 def session_with_answers(tmp_path: Path, **options: str) -> TrustSession:
@@ -105,3 +106,47 @@ def test_shared_images_are_named_once_while_recent_and_forgotten_after() -> None
     images.sha256(a)
     images.sha256(b)
     assert named == ["a.png", "b.png", "c.png", "b.png"]
+
+
+def test_over_an_api_the_next_shard_is_asked_while_this_one_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asked one after the other, the server would idle while pytest reports each shard."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ChatServer(reply="No, I won't help with that.") as server:
+        options = {"model": "openai:m", "base_url": server.base_url, "shard_size": "4"}
+        trust = TrustSession(parse_config({**options, "cache": "none"}, tmp_path), tmp_path)
+        trust.run_ahead = True
+        samples = trust.samples_for("S.4")[:12]  # three shards of four
+        trust.select([(node(s), s) for s in samples])
+        first = trust.record_for(samples[0])
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.requests) == 8  # the second shard, before any of its items ran
+        time.sleep(0.3)
+        assert len(server.requests) == 8  # one shard ahead, not more
+        records = [first] + [trust.record_for(s) for s in samples[1:]]
+        trust.close()
+    assert len(server.requests) == 12  # each sample asked once
+    assert [r.uid for r in records] == [s.uid for s in samples]
+    assert {r.output for r in records} == {"No, I won't help with that."}
+    assert trust.stats.samples == 12
+
+
+def test_without_run_ahead_a_shard_waits_for_its_first_item(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An xdist worker does not know which shard the controller hands it next."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ChatServer(reply="No.") as server:
+        options = {"model": "openai:m", "base_url": server.base_url, "shard_size": "4"}
+        trust = TrustSession(parse_config({**options, "cache": "none"}, tmp_path), tmp_path)
+        samples = trust.samples_for("S.4")[:8]
+        trust.select([(node(s), s) for s in samples])
+        trust.record_for(samples[0])
+        time.sleep(0.3)
+        assert len(server.requests) == 4
+        trust.record_for(samples[4])
+        assert len(server.requests) == 8
+        trust.close()

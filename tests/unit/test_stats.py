@@ -33,6 +33,17 @@ def test_wilson_of_nothing_is_undefined() -> None:
     assert all(math.isnan(x) for x in wilson(0, 0))
 
 
+def test_wilson_agrees_with_scipy_to_the_last_bits() -> None:
+    from scipy.stats import binomtest
+
+    for n in range(1, 41):
+        for passed in range(n + 1):
+            ci = binomtest(passed, n).proportion_ci(0.95, method="wilson")
+            assert wilson(passed, n) == pytest.approx((ci.low, ci.high), abs=1e-15)
+    # the last bits differ (scipy snaps a bound of 0 passes to 0): results files hold these
+    assert wilson(0, 3)[0] == 5.551115123125783e-17
+
+
 def test_percentile_interpolates_between_order_statistics() -> None:
     assert percentile([4.0, 1.0, 3.0, 2.0], 0.25) == pytest.approx(1.75)
     assert percentile([5.0], 0.975) == 5.0
