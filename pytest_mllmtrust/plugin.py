@@ -22,14 +22,13 @@ import pytest
 from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.controller import Controller
-from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.core.benchmarks import markers as benchmark_markers
 from pytest_mllmtrust.core.config import RunConfig, model_forms, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, printable
 from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate, check_keys
-from pytest_mllmtrust.mllmguard.scores import DIMENSIONS
 from pytest_mllmtrust.session import TrustSession
 
 if TYPE_CHECKING:
@@ -390,16 +389,6 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "mllm_task(id): the benchmark task a suite module runs")
-    for marker in dict.fromkeys(("multitrust", "mllmguard", *MULTITRUST_DIMENSIONS, *DIMENSIONS)):
-        config.addinivalue_line("markers", f"{marker}: pytest-mllmtrust {marker} samples")
-    for lan, name in (("en", "English"), ("zh", "Chinese")):
-        config.addinivalue_line("markers", f"{lan}: MLLMGuard samples in {name}")
-    for part in ("decoder", "encoder"):
-        config.addinivalue_line(
-            "markers",
-            f"needs_guardrank_{part}: scored officially by GuardRank's {part} "
-            "(--mllm-judge guardrank=...); without it or an LLM judge the items are unscored",
-        )
     config.addinivalue_line(
         "markers", "informational: a variant reported but never scored (--mllm-informational)"
     )
@@ -410,11 +399,14 @@ def pytest_configure(config: pytest.Config) -> None:
             "without one the offline fallback judges",
         )
     try:
+        # each installed benchmark's (its name, its dimensions, ...): a broken one is a usage error
+        for marker, text in benchmark_markers().items():
+            config.addinivalue_line("markers", f"{marker}: {text}")
         run_config = parse_config(_raw_options(config), Path(config.rootpath))
         if run_config.active:  # a misspelt key or limit fails now, not after the whole run
-            from pytest_mllmtrust.core.aggregate import VALID_KEYS, gate_keys
+            from pytest_mllmtrust.core.aggregate import gate_keys, valid_keys
 
-            check_keys(run_config.thresholds, gate_keys(), VALID_KEYS)
+            check_keys(run_config.thresholds, gate_keys(), valid_keys())
     except TrustError as exc:
         raise pytest.UsageError(str(exc)) from None
     if run_config.active:

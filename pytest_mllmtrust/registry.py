@@ -1,10 +1,13 @@
-"""Backends and judge kinds found through entry-point groups, the built-ins among them.
+"""Benchmarks, backends and judge kinds found through entry-point groups, the built-ins among
+them.
 
-The plugin's own backends and judges are declared in pyproject.toml exactly as a third
-party's would be (``[project.entry-points."pytest_mllmtrust.backends"]``), so adding one is
-publishing a package, never editing this one. Listing a group reads installed metadata only;
-loading one name imports only the module that entry point names, so ``--help`` and a replay
-run import no torch (the backend and judge modules keep heavy imports inside functions).
+The plugin's own are declared in pyproject.toml exactly as a third party's would be
+(``[project.entry-points."pytest_mllmtrust.backends"]``), so adding one is publishing a
+package, never editing this one. A ``pytest_mllmtrust.benchmarks`` entry point names a
+``core.benchmarks.Benchmark`` instance under the benchmark's name (docs/writing-a-suite.md).
+Listing a group reads installed metadata only; loading one name imports only the module that
+entry point names, so ``--help`` and a replay run import no torch (the backend and judge
+modules keep heavy imports inside functions).
 
 Kept out of ``core``: the option grammar in ``core`` asks this module which names exist, and
 nothing here imports a backend or judge until one is asked for by name.
@@ -24,8 +27,14 @@ if TYPE_CHECKING:
     from pytest_mllmtrust.backends.base import Backend
     from pytest_mllmtrust.judges.base import Judge
 
+BENCHMARKS_GROUP = "pytest_mllmtrust.benchmarks"
 BACKENDS_GROUP = "pytest_mllmtrust.backends"
 JUDGES_GROUP = "pytest_mllmtrust.judges"
+#: this package's distribution, whose benchmarks come first
+OWN_DISTRIBUTION = "pytest-mllmtrust"
+#: the order of this package's own benchmarks in results and summaries; stated here because
+#: installers write entry points sorted by name, whatever order pyproject.toml gives
+OWN_BENCHMARKS = ("multitrust", "mllmguard")
 
 
 @functools.cache
@@ -105,3 +114,32 @@ def judge_class(kind: str) -> type[Judge]:
     if not (isinstance(loaded, type) and issubclass(loaded, Judge)):
         raise ConfigError(f"the judge kind {kind!r} is {loaded!r}, not a Judge subclass")
     return loaded
+
+
+def benchmarks() -> list[tuple[str, object]]:
+    """Each ``pytest_mllmtrust.benchmarks`` entry point as (name, loaded object): this
+    package's own first (``OWN_BENCHMARKS``), then every other by name, so
+    results and summaries list them in one order whatever the order of sys.path
+    (core.benchmarks.installed checks each is a Benchmark). ConfigError for one that cannot be
+    loaded, or for a name two distributions declare."""
+
+    def own(entry: EntryPoint) -> bool:
+        return entry.dist is not None and entry.dist.name == OWN_DISTRIBUTION
+
+    def rank(entry: EntryPoint) -> tuple[int, int, str]:
+        if not own(entry):
+            return (1, 0, entry.name)
+        listed = entry.name in OWN_BENCHMARKS
+        return (0, OWN_BENCHMARKS.index(entry.name) if listed else len(OWN_BENCHMARKS), entry.name)
+
+    ordered = sorted(entry_points(group=BENCHMARKS_GROUP), key=rank)
+    loaded: dict[str, object] = {}
+    for entry in ordered:
+        where = f"entry point {entry.name} = {entry.value} ({BENCHMARKS_GROUP})"
+        if entry.name in loaded:
+            raise ConfigError(f"{where}: another installed package declares {entry.name!r}")
+        try:
+            loaded[entry.name] = entry.load()
+        except Exception as exc:  # a broken plugin is named, not a bare traceback
+            raise ConfigError(f"{where} cannot be loaded: {type(exc).__name__}: {exc}") from exc
+    return list(loaded.items())

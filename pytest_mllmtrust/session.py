@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core.benchmarks import shipped_data_root
 from pytest_mllmtrust.core.cache import Cache, FileDigests, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
@@ -112,7 +113,8 @@ class TrustSession:
 
     # -- collection ------------------------------------------------------------------------
     def data_root(self, spec: TaskSpec) -> Path:
-        return self.config.data.get(spec.dataset) or bundled_path("fixtures") / spec.dataset
+        given = self.config.data.get(spec.dataset) or shipped_data_root(spec.dataset)
+        return given or bundled_path("fixtures") / spec.dataset
 
     def data_root_of(self, task_id: str) -> Path | None:
         """The data root of a task's samples (the report reads thumbnails from it)."""

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_mllmtrust.core.benchmarks import installed
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
 
 ALPHA = 0.05
@@ -127,10 +128,12 @@ def _finite(value: float) -> float | None:
 
 
 def _scores_of(results: Mapping[str, Any]) -> dict[str, float]:
-    """Task and dimension scores of a results file (null read as NaN)."""
+    """Task scores of a results file, and the scores each benchmark reads back from its own
+    entries (MultiTrust's dimensions), null read as NaN."""
     out: dict[str, float] = {}
-    for table in ("tasks", "dimensions"):
-        for key, entry in (results.get(table) or {}).items():
-            value = entry.get("score")
-            out[key] = math.nan if value is None else float(value)
+    for key, entry in (results.get("tasks") or {}).items():
+        value = entry.get("score")
+        out[key] = math.nan if value is None else float(value)
+    for benchmark in installed():
+        out.update(benchmark.scores_in(results))
     return out

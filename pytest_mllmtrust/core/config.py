@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_mllmtrust.core.benchmarks import known_datasets
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import JudgeSetting, parse_judges
 from pytest_mllmtrust.core.thresholds import Threshold, parse_all
@@ -55,7 +56,6 @@ def dtype_name(dtype: str) -> str:
     return name
 
 
-KNOWN_DATASETS = ("multitrust", "mllmguard")
 REFUSAL_MODES = ("default", "strict")
 #: how answers are read: as corrected (docs/deviations.md) or as the benchmarks released them
 PROFILES = ("corrected", "upstream")
@@ -248,10 +248,10 @@ def _data_roots(entries: Iterable[str], rootdir: Path) -> dict[str, Path]:
             raise ConfigError(
                 f"--mllm-data {entry!r}: expected NAME=PATH, e.g. multitrust=/data/mt"
             )
-        if name not in KNOWN_DATASETS:
+        known = known_datasets()
+        if name not in known:
             raise ConfigError(
-                f"--mllm-data {entry!r}: unknown dataset {name!r}; "
-                f"known: {', '.join(KNOWN_DATASETS)}"
+                f"--mllm-data {entry!r}: unknown dataset {name!r}; known: {', '.join(known)}"
             )
         path = (rootdir / Path(raw.strip()).expanduser()).resolve()
         if not path.is_dir():

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.core.aggregate import Aggregate, Scoreboard
+from pytest_mllmtrust.core.aggregate import Scoreboard
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import get_task
@@ -30,15 +30,6 @@ def number(value: float | None) -> float | None:
     return value
 
 
-def _aggregate(agg: Aggregate) -> dict[str, Any]:
-    return {
-        "score": number(agg.value),
-        "parts": list(agg.parts),
-        "complete": agg.complete,
-        "missing": list(agg.missing),
-    }
-
-
 def build_results(
     *,
     run: dict[str, Any],
@@ -49,10 +40,8 @@ def build_results(
     return {
         "schema_version": SCHEMA_VERSION,
         "run": run,
-        "overall": None if scoreboard.overall is None else _aggregate(scoreboard.overall),
-        "dimensions": {k: _aggregate(a) for k, a in scoreboard.dimensions.items()},
-        "subaspects": {k: _aggregate(a) for k, a in scoreboard.subaspects.items()},
-        "mllmguard": None if scoreboard.mllmguard is None else scoreboard.mllmguard.to_dict(),
+        # each benchmark's own entries (Benchmark.results), in benchmark order
+        **_benchmark_entries(scoreboard),
         "tasks": {
             task_id: {
                 "description": get_task(task_id).description,
@@ -92,6 +81,17 @@ def build_results(
         },
         "samples": [r.to_dict() for r in records],
     }
+
+
+_RESERVED = frozenset({"schema_version", "run", "tasks", "intervals", "gate", "samples"})
+
+
+def _benchmark_entries(scoreboard: Scoreboard) -> dict[str, Any]:
+    entries = scoreboard.results()
+    clash = sorted(entries.keys() & _RESERVED)
+    if clash:
+        raise ValueError(f"a benchmark's results entries {clash} clash with the document's own")
+    return entries
 
 
 def write_results(path: Path, head: dict[str, Any], records: Iterable[SampleRecord]) -> None:

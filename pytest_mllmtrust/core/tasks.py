@@ -7,6 +7,7 @@ controller aggregates without collecting any test.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -184,7 +185,7 @@ def register(spec: TaskSpec) -> TaskSpec:
 
 
 def get_task(task_id: str) -> TaskSpec:
-    _load_builtin_tasks()
+    _load_tasks()
     try:
         return _REGISTRY[task_id]
     except KeyError:
@@ -192,11 +193,15 @@ def get_task(task_id: str) -> TaskSpec:
 
 
 def all_tasks() -> dict[str, TaskSpec]:
-    _load_builtin_tasks()
+    _load_tasks()
     return dict(_REGISTRY)
 
 
-def _load_builtin_tasks() -> None:
-    # Imported lazily: task modules pull in loaders and judges, which the core need not know.
-    import pytest_mllmtrust.mllmguard.tasks
-    import pytest_mllmtrust.multitrust  # noqa: F401
+@functools.cache
+def _load_tasks() -> None:
+    """Register the tasks of every installed benchmark, once. Lazily: task modules pull in
+    loaders and judges, which a run needs only when it looks a task up."""
+    from pytest_mllmtrust.core.benchmarks import installed
+
+    for benchmark in installed():
+        benchmark.load_tasks()

@@ -5,7 +5,7 @@ Syntax (CLI ``--mllm-threshold`` or the ``mllm_threshold`` ini list)::
     safety=80          same as safety>=80 (scores are higher-is-better)
     S.4>=60            a task score
     overall>=55
-    mllmguard.asd=0.3  same as mllmguard.asd<=0.3 (MLLMGuard's ASD is lower-is-better)
+    mllmguard.asd=0.3  same as mllmguard.asd<=0.3 (MLLMGuard declares its ASD lower-is-better)
     mllmguard.privacy.zh.par>=0.4
     errors<=0.02       fraction of items whose evaluation errored (default budget: 0)
     unscored<=0.1      fraction of items the judge could not decide (default budget: 0.05)
@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from pytest_mllmtrust.core.benchmarks import lower_is_better, range_note
 from pytest_mllmtrust.core.errors import ConfigError
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -56,7 +57,7 @@ class Threshold:
         except ValueError:
             raise ConfigError(f"--mllm-threshold {text!r}: {raw!r} is not a number") from None
         if op == "=":  # the direction in which the value is acceptable
-            op = "<=" if key in BUDGET_KEYS or key.endswith(".asd") else ">="
+            op = "<=" if key in BUDGET_KEYS or lower_is_better(key) else ">="
         if key in BUDGET_KEYS and not 0 <= limit <= 1:
             raise ConfigError(
                 f"--mllm-threshold {text!r}: {key} is a fraction of items, between 0 and 1"
@@ -167,7 +168,7 @@ def check_keys(
             raise ConfigError(
                 f"--mllm-threshold {t.source or str(t)!r}: {t.key} lies between {low:g} and "
                 f"{high:g}, so {t.limit:g} can never be a meaningful limit"
-                + (" (ASD and PAR are fractions: 0.3 is 30%)" if low == 0 and high == 1 else "")
+                + (f" ({note})" if (note := range_note(t.key)) else "")
             )
 
 

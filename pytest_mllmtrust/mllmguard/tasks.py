@@ -28,7 +28,8 @@ from pytest_mllmtrust.core.tasks import (
     VariantMetrics,
     register,
 )
-from pytest_mllmtrust.datasets.mllmguard import (
+from pytest_mllmtrust.judges import GUARDRANK, JudgeKit, rules
+from pytest_mllmtrust.mllmguard.loaders import (
     Build,
     image_path,
     load_folder,
@@ -37,7 +38,6 @@ from pytest_mllmtrust.datasets.mllmguard import (
     one_query,
     with_and_without_options,
 )
-from pytest_mllmtrust.judges import GUARDRANK, JudgeKit, rules
 from pytest_mllmtrust.mllmguard.scores import OPEN_DIMENSIONS, task_id
 
 PROMPTS = "prompts/mllmguard/queries.toml"

@@ -1,9 +1,11 @@
-"""MultiTrust (arXiv 2406.07057): task definitions, each registered on import.
+"""MultiTrust (arXiv 2406.07057): one module of task definitions per dimension, their data
+loaders (``loaders*``) and the pyramid of scores above the tasks (``scores``).
 
-One module per dimension; each task reads like its block in the spec: data, prompt, judge,
-per-sample verdict, official metric and 0-100 score.
+Each task reads like its block in the spec: data, prompt, judge, per-sample verdict, official
+metric and 0-100 score. ``BENCHMARK`` is the entry point the plugin finds it by; the task modules
+are imported (and their tasks registered) only when a task is first looked up.
 """
 
-from pytest_mllmtrust.multitrust import fairness, privacy, robustness, safety, truthfulness
+from pytest_mllmtrust.multitrust.benchmark import BENCHMARK
 
-__all__ = ["fairness", "privacy", "robustness", "safety", "truthfulness"]
+__all__ = ["BENCHMARK"]

@@ -18,7 +18,8 @@ from pytest_mllmtrust.core.tasks import (
     rate,
     register,
 )
-from pytest_mllmtrust.datasets.multitrust_fairness import (
+from pytest_mllmtrust.judges import JudgeKit, rules
+from pytest_mllmtrust.multitrust.loaders_fairness import (
     F1_VARIANT,
     F2_VARIANTS,
     F3_CLASS_VARIANTS,
@@ -37,7 +38,6 @@ from pytest_mllmtrust.datasets.multitrust_fairness import (
     load_f6,
     load_f7,
 )
-from pytest_mllmtrust.judges import JudgeKit, rules
 from pytest_mllmtrust.multitrust.refusal import (
     OFFICIAL,
     OFFICIAL_WORDS,

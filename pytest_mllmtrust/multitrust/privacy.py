@@ -8,7 +8,8 @@ from collections.abc import Sequence
 
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import Metrics, TaskSpec, VariantMetrics, mean, rate, register
-from pytest_mllmtrust.datasets.multitrust_privacy import (
+from pytest_mllmtrust.judges import JudgeKit, rules
+from pytest_mllmtrust.multitrust.loaders_privacy import (
     P1_VARIANTS,
     P2_VARIANT,
     P3_VARIANTS,
@@ -22,7 +23,6 @@ from pytest_mllmtrust.datasets.multitrust_privacy import (
     load_p5,
     load_p6,
 )
-from pytest_mllmtrust.judges import JudgeKit, rules
 from pytest_mllmtrust.multitrust.refusal import OFFICIAL, OFFICIAL_WORDS, REFUSAL, refusal_judge
 
 P_AFFIRMATIVE = "keywords/affirmative.toml"

@@ -18,7 +18,8 @@ from pytest_mllmtrust.core.tasks import (
     rate,
     register,
 )
-from pytest_mllmtrust.datasets.multitrust_robustness import (
+from pytest_mllmtrust.judges import JudgeKit, rules
+from pytest_mllmtrust.multitrust.loaders_robustness import (
     R1_VARIANTS,
     R2_VARIANTS,
     R3_VARIANTS,
@@ -32,7 +33,6 @@ from pytest_mllmtrust.datasets.multitrust_robustness import (
     load_r5,
     load_r6,
 )
-from pytest_mllmtrust.judges import JudgeKit, rules
 
 
 def _rule_judge(

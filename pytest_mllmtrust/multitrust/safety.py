@@ -16,7 +16,8 @@ from pytest_mllmtrust.core.tasks import (
     rate,
     register,
 )
-from pytest_mllmtrust.datasets.multitrust import (
+from pytest_mllmtrust.judges import JudgeKit, rules
+from pytest_mllmtrust.multitrust.loaders import (
     S2_VARIANTS,
     S3_VARIANTS,
     S4_VARIANTS,
@@ -29,7 +30,6 @@ from pytest_mllmtrust.datasets.multitrust import (
     load_s5,
     load_s6,
 )
-from pytest_mllmtrust.judges import JudgeKit, rules
 
 REFUSAL = "keywords/refusal.toml"
 JAILBREAK = "templates/jailbreak.toml"  # the kit reads it; part of the cache key

@@ -18,7 +18,8 @@ from pytest_mllmtrust.core.tasks import (
     rate,
     register,
 )
-from pytest_mllmtrust.datasets.multitrust import (
+from pytest_mllmtrust.judges import JudgeKit, rules
+from pytest_mllmtrust.multitrust.loaders import (
     T1_VARIANTS,
     T2_VARIANTS,
     T3_PROMPTS,
@@ -38,7 +39,6 @@ from pytest_mllmtrust.datasets.multitrust import (
     load_t6,
     load_t7,
 )
-from pytest_mllmtrust.judges import JudgeKit, rules
 
 AFFIRMATIVE = "keywords/affirmative.toml"
 CONSISTENCY = "templates/consistency.toml"

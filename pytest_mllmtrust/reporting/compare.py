@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_mllmtrust.core.aggregate import MULTITRUST_SUBASPECTS
+from pytest_mllmtrust.multitrust.scores import SUBASPECTS as MULTITRUST_SUBASPECTS
 from pytest_mllmtrust.reporting.html import verdict_of
 
 MULTITRUST_COLUMNS = ("overall", *MULTITRUST_SUBASPECTS)

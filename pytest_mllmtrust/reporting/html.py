@@ -19,7 +19,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.multitrust.scores import DIMENSIONS as MULTITRUST_DIMENSIONS
 from pytest_mllmtrust.reporting import charts
 
 #: longest prompt or output shown in a table cell (the results file has the full text)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
-from pytest_mllmtrust.core.aggregate import MULTITRUST_DIMENSIONS, MULTITRUST_SUBASPECTS, Scoreboard
+from pytest_mllmtrust.core.aggregate import Scoreboard
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.model import Outcome, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate
 from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
+from pytest_mllmtrust.multitrust.scores import DIMENSIONS as MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.multitrust.scores import SUBASPECTS as MULTITRUST_SUBASPECTS
 
 
 def _fmt(value: float | None) -> str:

@@ -9,9 +9,11 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from pytest_mllmtrust.core.aggregate import Scoreboard, score_multitrust, score_records
+from pytest_mllmtrust.core.aggregate import score_records
 from pytest_mllmtrust.core.model import Outcome, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import TaskScore, get_task
+from pytest_mllmtrust.multitrust.scores import MultiTrustBoard as Scoreboard
+from pytest_mllmtrust.multitrust.scores import score_multitrust
 
 PASS, FAIL, UNSCORED, ERROR = Outcome.PASS, Outcome.FAIL, Outcome.UNSCORED, Outcome.ERROR
 

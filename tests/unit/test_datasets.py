@@ -26,7 +26,7 @@ from pytest_mllmtrust.core.model import Sample
 from pytest_mllmtrust.core.tasks import LoadContext
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import inside, safe_key, subsample, unique_keys
-from pytest_mllmtrust.datasets.multitrust import load_s4, load_t1
+from pytest_mllmtrust.multitrust.loaders import load_s4, load_t1
 
 T1_FILES = {
     "d-basic-object": ("query_d_existence.json", "object", "discriminative"),

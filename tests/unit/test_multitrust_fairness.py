@@ -22,9 +22,9 @@ from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_fairness import load_f1, load_f2, load_f3
 from pytest_mllmtrust.judges import JudgeKit
 from pytest_mllmtrust.multitrust.fairness import judge_f1, judge_f2, judge_f3
+from pytest_mllmtrust.multitrust.loaders_fairness import load_f1, load_f2, load_f3
 
 PASS, FAIL, UNSCORED, ERROR = Outcome.PASS, Outcome.FAIL, Outcome.UNSCORED, Outcome.ERROR
 

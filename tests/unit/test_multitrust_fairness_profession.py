@@ -22,7 +22,6 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_fairness import load_f6
 from pytest_mllmtrust.judges import JudgeKit
 from pytest_mllmtrust.multitrust.fairness import (
     f6_metrics,
@@ -31,6 +30,7 @@ from pytest_mllmtrust.multitrust.fairness import (
     judge_f6,
     score_f6,
 )
+from pytest_mllmtrust.multitrust.loaders_fairness import load_f6
 
 PASS, FAIL = Outcome.PASS, Outcome.FAIL
 PLAIN, DESCRIBED = "profession-pred", "profession-pred-with-description"

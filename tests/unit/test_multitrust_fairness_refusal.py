@@ -21,8 +21,8 @@ from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.images import load_image, render
-from pytest_mllmtrust.datasets.multitrust_fairness import load_f4, load_f5, load_f7
 from pytest_mllmtrust.judges import Answers, JudgeKit
+from pytest_mllmtrust.multitrust.loaders_fairness import load_f4, load_f5, load_f7
 from pytest_mllmtrust.multitrust.refusal import refusal_judge
 
 UNRELATED = ("color", "nature", "noise")

@@ -21,10 +21,10 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_privacy import load_p1, load_p2, load_p3
 from pytest_mllmtrust.datasets.pools import draw, unrelated_pool
 from pytest_mllmtrust.judges import JudgeKit
 from pytest_mllmtrust.multitrust import privacy
+from pytest_mllmtrust.multitrust.loaders_privacy import load_p1, load_p2, load_p3
 from pytest_mllmtrust.multitrust.privacy import (
     judge_p3,
     judge_privacy_yes_no,

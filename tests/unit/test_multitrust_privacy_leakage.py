@@ -19,8 +19,8 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_privacy import load_p4, load_p5, load_p6
 from pytest_mllmtrust.judges import JudgeKit
+from pytest_mllmtrust.multitrust.loaders_privacy import load_p4, load_p5, load_p6
 
 UNRELATED = ("color", "nature", "noise")
 PII_TYPES = [

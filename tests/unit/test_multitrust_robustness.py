@@ -17,7 +17,8 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust_robustness import (
+from pytest_mllmtrust.judges import JudgeKit
+from pytest_mllmtrust.multitrust.loaders_robustness import (
     load_r1,
     load_r2,
     load_r3,
@@ -25,7 +26,6 @@ from pytest_mllmtrust.datasets.multitrust_robustness import (
     load_r5,
     load_r6,
 )
-from pytest_mllmtrust.judges import JudgeKit
 
 UNRELATED = ("color", "nature", "noise")
 STYLES = [

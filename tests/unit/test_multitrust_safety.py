@@ -25,7 +25,9 @@ from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust import (
+from pytest_mllmtrust.datasets.pools import draw, image_files, seeded_rng, unrelated_pool
+from pytest_mllmtrust.judges import JudgeKit
+from pytest_mllmtrust.multitrust.loaders import (
     S5_ALIASES,
     load_s1,
     load_s2,
@@ -33,8 +35,6 @@ from pytest_mllmtrust.datasets.multitrust import (
     load_s5,
     load_s6,
 )
-from pytest_mllmtrust.datasets.pools import draw, image_files, seeded_rng, unrelated_pool
-from pytest_mllmtrust.judges import JudgeKit
 
 PASS, FAIL, UNSCORED, ERROR = Outcome.PASS, Outcome.FAIL, Outcome.UNSCORED, Outcome.ERROR
 CROSSMODAL = "safety/crossmodal-jailbreak"

@@ -22,7 +22,8 @@ from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import LoadContext, get_task
 from pytest_mllmtrust.datafiles import DataFiles
-from pytest_mllmtrust.datasets.multitrust import (
+from pytest_mllmtrust.judges import JudgeKit
+from pytest_mllmtrust.multitrust.loaders import (
     load_t2,
     load_t3,
     load_t4,
@@ -31,7 +32,6 @@ from pytest_mllmtrust.datasets.multitrust import (
     load_t7,
     logic_reference,
 )
-from pytest_mllmtrust.judges import JudgeKit
 from pytest_mllmtrust.multitrust.truthfulness import judge_consistency, judge_yes_no
 
 PASS, FAIL = Outcome.PASS, Outcome.FAIL

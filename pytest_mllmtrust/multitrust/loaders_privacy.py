@@ -1,6 +1,6 @@
 """Loaders for the MultiTrust privacy tasks P.1-P.3 (spec §2, §4.5) in the release's layout.
 
-As in ``datasets.multitrust``: a record that cannot be read becomes a sample carrying a
+As in ``multitrust.loaders``: a record that cannot be read becomes a sample carrying a
 ``load_error`` naming the file and row, so its item errors and the others run; a missing or
 unreadable file is one load error for each variant that needs it.
 """
@@ -28,8 +28,8 @@ from pytest_mllmtrust.datasets.common import (
     safe_key,
     unique_keys,
 )
-from pytest_mllmtrust.datasets.multitrust import _failed
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, seeded_rng, unrelated_pool
+from pytest_mllmtrust.multitrust.loaders import failed_sample
 
 PRIVACY = "privacy"
 
@@ -256,7 +256,7 @@ def load_p4(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         rows = list(read_csv(path, root, ("Celebrity", "Title")))
     except DataError as exc:
-        return [_failed("P.4", v, "load-error", "", str(exc)) for v in P4_VARIANTS]
+        return [failed_sample("P.4", v, "load-error", "", str(exc)) for v in P4_VARIANTS]
     samples: list[Sample] = []
     for number, row in rows:
         name, title = row["Celebrity"].strip(), row["Title"].strip().lower()
@@ -272,7 +272,7 @@ def load_p4(root: Path, ctx: LoadContext) -> list[Sample]:
                 )
         except DataError as exc:
             problem = row_error(path, root, number, str(exc))
-            samples.extend(_failed("P.4", v, key, "", problem) for v in P4_VARIANTS)
+            samples.extend(failed_sample("P.4", v, key, "", problem) for v in P4_VARIANTS)
             continue
         image = ImageRef(path=photo, root=resolved_root(root))
         pronoun = "her" if title == "actress" else "his"
@@ -305,7 +305,7 @@ def load_p5(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         records = _p_records(path, root, json_lines=True)  # JSON lines despite the name
     except DataError as exc:
-        return [_failed("P.5", v, "load-error", "", str(exc)) for v in P5_VARIANTS]
+        return [failed_sample("P.5", v, "load-error", "", str(exc)) for v in P5_VARIANTS]
     samples: list[Sample] = []
     for row, record in enumerate(records, start=1):
         key = f"row{row}"
@@ -321,7 +321,7 @@ def load_p5(root: Path, ctx: LoadContext) -> list[Sample]:
                 raise DataError(f"image vispr/categorized/{sheet}/{name} not found")
         except _P_LOAD_ERRORS as exc:
             problem = row_error(path, root, row, _p_problem(exc))
-            samples.extend(_failed("P.5", v, key, "", problem) for v in P5_VARIANTS)
+            samples.extend(failed_sample("P.5", v, key, "", problem) for v in P5_VARIANTS)
             continue
         ref = ImageRef(path=image, root=resolved_root(root))
         for variant, template in zip(P5_VARIANTS, ("plain", "protected"), strict=True):
@@ -398,7 +398,7 @@ def load_p6(root: Path, ctx: LoadContext) -> list[Sample]:
         if not isinstance(shots, dict):
             raise DataError(row_error(path, root, "-", "expected an object: e-mail -> pairs"))
     except DataError as exc:
-        return [_failed("P.6", v, "load-error", "", str(exc)) for v in P6_VARIANTS]
+        return [failed_sample("P.6", v, "load-error", "", str(exc)) for v in P6_VARIANTS]
     entries: list[tuple[int, str, list[tuple[str, str]] | str]] = []
     for row, (email, pairs) in enumerate(list(shots.items())[:P6_PER_TYPE], start=1):
         if (
@@ -424,7 +424,7 @@ def load_p6(root: Path, ctx: LoadContext) -> list[Sample]:
             key = safe_key(f"{pii.replace(' ', '-')}#{row}")
             if isinstance(pairs, str):
                 problem = row_error(path, root, row, pairs)
-                samples.extend(_failed("P.6", v, key, "", problem) for v in P6_VARIANTS)
+                samples.extend(failed_sample("P.6", v, key, "", problem) for v in P6_VARIANTS)
                 continue
             rng = seeded_rng(ctx.seed, "P.6", pii, email)
             people = [(name, _p6_value(pii, address, rng)) for address, name in pairs]
@@ -445,7 +445,7 @@ def load_p6(root: Path, ctx: LoadContext) -> list[Sample]:
                 elif source in UNRELATED_KINDS:
                     pool = pools[source]
                     if isinstance(pool, DataError):
-                        samples.append(_failed("P.6", variant, key, prompt, str(pool)))
+                        samples.append(failed_sample("P.6", variant, key, prompt, str(pool)))
                         continue
                     image = draw(pool, 1, seed=ctx.seed, task="P.6", variant=variant, key=key)[0]
                 samples.append(

@@ -1,4 +1,6 @@
-"""Loaders for the released MultiTrust data layout (spec §2), one function per task.
+"""Loaders for the released MultiTrust data layout (spec §2), one function per task: the
+truthfulness and safety tasks here, the other dimensions in ``loaders_<dimension>``, which share
+this module's public helpers (``failed_sample``).
 
 Each returns samples in a deterministic order. A record that cannot be read becomes a sample
 carrying a ``load_error`` that names the file and row, so its item errors and the others run; a
@@ -52,7 +54,8 @@ S4_VARIANTS: dict[str, str] = {
 }
 
 
-def _failed(task: str, variant: str, key: str, prompt: str, problem: str) -> Sample:
+def failed_sample(task: str, variant: str, key: str, prompt: str, problem: str) -> Sample:
+    """A sample that could not be read: its item errors with ``problem``, the others run."""
     return Sample(task, variant, safe_key(key), prompt, load_error=problem)
 
 
@@ -85,7 +88,7 @@ def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             records = _read_records(path, root)
         except DataError as exc:
-            samples.append(_failed("T.1", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("T.1", variant, "load-error", "", str(exc)))
             continue
         keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
@@ -97,7 +100,7 @@ def load_t1(root: Path, ctx: LoadContext) -> list[Sample]:
                 )
             except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
-                samples.append(_failed("T.1", variant, key, "", problem))
+                samples.append(failed_sample("T.1", variant, key, "", problem))
     return samples
 
 
@@ -171,7 +174,7 @@ def load_s4(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             rows = list(read_csv(path, root, ("id", "image_path", "question")))
         except DataError as exc:
-            samples.append(_failed("S.4", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("S.4", variant, "load-error", "", str(exc)))
             continue
         keys = unique_keys([safe_key(row["id"] or f"row{n}") for n, row in rows])
         for (number, row), key in zip(rows, keys, strict=True):
@@ -179,7 +182,7 @@ def load_s4(root: Path, ctx: LoadContext) -> list[Sample]:
                 pair = _s4_samples(root, base / stem, variant, key, row, ctx)
             except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, number, _problem(exc))
-                pair = [_failed("S.4", variant, f"{key}#{p}", "", problem) for p in "ab"]
+                pair = [failed_sample("S.4", variant, f"{key}#{p}", "", problem) for p in "ab"]
             samples.extend(pair)
     return samples
 
@@ -258,14 +261,14 @@ def load_s6(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         rows = list(read_csv(path, root, ("id", "question", "jailbreak")))
     except DataError as exc:
-        return [_failed("S.6", v, "load-error", "", str(exc)) for v in S6_VARIANTS]
+        return [failed_sample("S.6", v, "load-error", "", str(exc)) for v in S6_VARIANTS]
     keys = unique_keys([safe_key(row["id"] or f"row{n}") for n, row in rows])
     samples: list[Sample] = []
     for variant, folder in S6_VARIANTS.items():
         try:
             images = _s6_images(root, folder)
         except DataError as exc:
-            samples.append(_failed("S.6", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("S.6", variant, "load-error", "", str(exc)))
             continue
         made: list[Sample] = []
         for (number, row), key in zip(rows, keys, strict=True):
@@ -273,7 +276,7 @@ def load_s6(root: Path, ctx: LoadContext) -> list[Sample]:
             if not jailbreak or not behavior:
                 empty = "jailbreak" if not jailbreak else "question"
                 problem = row_error(path, root, number, f"empty {empty!r}")
-                made.append(_failed("S.6", variant, key, "", problem))
+                made.append(failed_sample("S.6", variant, key, "", problem))
                 continue
             for suffix, image in _s6_pairs(images, ctx, variant, key):
                 made.append(
@@ -346,7 +349,7 @@ def load_s5(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             samples.extend(load(root, ctx))
         except DataError as exc:
-            samples.append(_failed("S.5", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("S.5", variant, "load-error", "", str(exc)))
     return samples
 
 
@@ -386,7 +389,7 @@ def _s5_rows(
             samples.append(make(key, row))
         except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, number, _problem(exc))
-            samples.append(_failed("S.5", variant, key, "", problem))
+            samples.append(failed_sample("S.5", variant, key, "", problem))
     return samples
 
 
@@ -445,7 +448,7 @@ def _s5_mm_safety_bench(root: Path, ctx: LoadContext) -> list[Sample]:
             )
         except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, repr(name), _problem(exc))
-            samples.append(_failed("S.5", variant, key, "", problem))
+            samples.append(failed_sample("S.5", variant, key, "", problem))
     return samples
 
 
@@ -466,7 +469,7 @@ def load_s2(root: Path, ctx: LoadContext) -> list[Sample]:
             try:
                 images = image_files(root, "safety", "risk_identification", cls)
             except DataError as exc:
-                samples.append(_failed("S.2", variant, f"{cls}-load-error", "", str(exc)))
+                samples.append(failed_sample("S.2", variant, f"{cls}-load-error", "", str(exc)))
                 continue
             for image in images:
                 key = safe_key(f"{cls}/{image.name}")
@@ -508,14 +511,14 @@ def load_s1(root: Path, ctx: LoadContext) -> list[Sample]:
         if not categories:
             raise DataError("safety/nsfw: no category folders")
     except DataError as exc:
-        return [_failed("S.1", variant, "load-error", "", str(exc))]
+        return [failed_sample("S.1", variant, "load-error", "", str(exc))]
     templates = ctx.prompts[variant]
     samples: list[Sample] = []
     for category in categories:
         try:
             images = image_files(root, "safety", "nsfw", category)
         except DataError as exc:
-            samples.append(_failed("S.1", variant, f"{category}-load-error", "", str(exc)))
+            samples.append(failed_sample("S.1", variant, f"{category}-load-error", "", str(exc)))
             continue
         for image in images:
             key = safe_key(f"{category}/{image.name}")
@@ -544,7 +547,7 @@ def load_s3(root: Path, ctx: LoadContext) -> list[Sample]:
         if not isinstance(data, dict):
             raise DataError(row_error(path, root, "-", "expected a JSON object of categories"))
     except DataError as exc:
-        return [_failed("S.3", v, "load-error", "", str(exc)) for v in S3_VARIANTS]
+        return [failed_sample("S.3", v, "load-error", "", str(exc)) for v in S3_VARIANTS]
     template = str(ctx.prompts["template"])
     pools: dict[str, list[ImageRef]] | DataError
     try:
@@ -554,7 +557,7 @@ def load_s3(root: Path, ctx: LoadContext) -> list[Sample]:
     samples: dict[str, list[Sample]] = {v: [] for v in S3_VARIANTS}
     if isinstance(pools, DataError):
         samples["toxicity-prompt-unrelated"].append(
-            _failed("S.3", "toxicity-prompt-unrelated", "load-error", "", str(pools))
+            failed_sample("S.3", "toxicity-prompt-unrelated", "load-error", "", str(pools))
         )
     for category, prefixes in data.items():
         items = prefixes if isinstance(prefixes, list) else [prefixes]
@@ -574,7 +577,7 @@ def load_s3(root: Path, ctx: LoadContext) -> list[Sample]:
                     )
                 except Exception as exc:  # a bad record errors its own items only
                     problem = row_error(path, root, where, _problem(exc))
-                    made = [_failed("S.3", variant, key, "", problem)]
+                    made = [failed_sample("S.3", variant, key, "", problem)]
                 samples[variant].extend(made)
     return [s for v in S3_VARIANTS for s in samples[v]]
 
@@ -644,7 +647,7 @@ def load_t2(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             records = _read_records(path, root)
         except DataError as exc:
-            samples.append(_failed("T.2", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("T.2", variant, "load-error", "", str(exc)))
             continue
         keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
@@ -662,7 +665,7 @@ def load_t2(root: Path, ctx: LoadContext) -> list[Sample]:
                 )
             except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
-                samples.append(_failed("T.2", variant, key, "", problem))
+                samples.append(failed_sample("T.2", variant, key, "", problem))
     return samples
 
 
@@ -705,7 +708,7 @@ def load_t6(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         records = _read_records(path, root)
     except DataError as exc:
-        return [_failed("T.6", T6_VARIANT, "load-error", "", str(exc))]
+        return [failed_sample("T.6", T6_VARIANT, "load-error", "", str(exc))]
     # the record path may include a folder, which keeps same-named images of two kinds apart
     keys = unique_keys(
         [
@@ -731,7 +734,7 @@ def load_t6(root: Path, ctx: LoadContext) -> list[Sample]:
             samples.append(replace(sample, subset=kind))
         except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, row, _problem(exc))
-            samples.append(_failed("T.6", T6_VARIANT, key, "", problem))
+            samples.append(failed_sample("T.6", T6_VARIANT, key, "", problem))
     return samples
 
 
@@ -746,7 +749,7 @@ def load_t5(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         records = _read_records(path, root)
     except DataError as exc:
-        return [_failed("T.5", T5_VARIANT, "load-error", "", str(exc))]
+        return [failed_sample("T.5", T5_VARIANT, "load-error", "", str(exc))]
     keys = _image_keys(records)
     samples: list[Sample] = []
     for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
@@ -762,7 +765,7 @@ def load_t5(root: Path, ctx: LoadContext) -> list[Sample]:
             )
         except Exception as exc:  # a bad record errors its own items only
             problem = row_error(path, root, row, _problem(exc))
-            samples.append(_failed("T.5", T5_VARIANT, key, "", problem))
+            samples.append(failed_sample("T.5", T5_VARIANT, key, "", problem))
     return samples
 
 
@@ -835,7 +838,7 @@ def _assistance_samples(
     try:
         records = _read_records(path, root)
     except DataError as exc:
-        return [_failed(task, variant, "load-error", "", str(exc)) for variant in plan]
+        return [failed_sample(task, variant, "load-error", "", str(exc)) for variant in plan]
     keys = _image_keys(records)
     samples: list[Sample] = []
     for variant, source in plan.items():
@@ -844,7 +847,7 @@ def _assistance_samples(
             try:
                 pool = unrelated_pool(root, source)
             except DataError as exc:
-                samples.append(_failed(task, variant, "load-error", "", str(exc)))
+                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
                 continue
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
             # upstream skips questions left empty in this file (spec §2.2)
@@ -865,7 +868,7 @@ def _assistance_samples(
                 samples.append(sample)
             except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, row, _problem(exc))
-                samples.append(_failed(task, variant, key, "", problem))
+                samples.append(failed_sample(task, variant, key, "", problem))
     return samples
 
 
@@ -905,7 +908,7 @@ def load_t3(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             records = _read_records(path, root)
         except DataError as exc:
-            samples.append(_failed("T.3", variant, "load-error", "", str(exc)))
+            samples.append(failed_sample("T.3", variant, "load-error", "", str(exc)))
             continue
         keys = _image_keys(records)
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
@@ -933,7 +936,7 @@ def load_t3(root: Path, ctx: LoadContext) -> list[Sample]:
                     )
                 except Exception as exc:  # a bad record errors its own items only
                     problem = row_error(path, root, row, _problem(exc))
-                    samples.append(_failed("T.3", variant, item, "", problem))
+                    samples.append(failed_sample("T.3", variant, item, "", problem))
     return samples
 
 

@@ -23,8 +23,8 @@ from pytest_mllmtrust.datasets.common import (
     row_error,
     safe_key,
 )
-from pytest_mllmtrust.datasets.multitrust import _failed
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, unrelated_pool
+from pytest_mllmtrust.multitrust.loaders import failed_sample
 
 ROBUSTNESS = "robustness"
 
@@ -61,11 +61,11 @@ def _samples(
             try:
                 pool = unrelated_pool(root, source)
             except DataError as exc:
-                samples.append(_failed(task, variant, "load-error", "", str(exc)))
+                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
                 continue
         for record in records:
             if isinstance(record[2], DataError):
-                samples.append(_failed(task, variant, record[0], "", str(record[2])))
+                samples.append(failed_sample(task, variant, record[0], "", str(record[2])))
                 continue
             key, subset, prompt, target, related = record
             image: ImageRef | None = None
@@ -73,7 +73,7 @@ def _samples(
                 picture = inside(root, *related)
                 if not picture.is_file():
                     problem = f"related image {'/'.join(related)} not found"
-                    samples.append(_failed(task, variant, key, prompt, problem))
+                    samples.append(failed_sample(task, variant, key, prompt, problem))
                     continue
                 image = ImageRef(path=picture, root=real_root)
             elif pool:
@@ -149,7 +149,7 @@ def load_r3(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         records = _lists(path, root, R3_STYLES, read)
     except DataError as exc:
-        return [_failed("R.3", v, "load-error", "", str(exc)) for v in R3_VARIANTS]
+        return [failed_sample("R.3", v, "load-error", "", str(exc)) for v in R3_VARIANTS]
     return _samples(root, ctx, "R.3", R3_VARIANTS, records)
 
 
@@ -193,7 +193,7 @@ def load_r6(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             records = _lists(path, root, tuple(R6_FIELDS), read)
         except DataError as exc:
-            samples.extend(_failed("R.6", v, "load-error", "", str(exc)) for v in variants)
+            samples.extend(failed_sample("R.6", v, "load-error", "", str(exc)) for v in variants)
             continue
         samples.extend(_samples(root, ctx, "R.6", variants, records))
     return samples
@@ -256,7 +256,7 @@ def _image_lines(
     try:
         records = read_json_lines(path, root)
     except DataError as exc:
-        return [_failed(task, variant, "load-error", "", str(exc))]
+        return [failed_sample(task, variant, "load-error", "", str(exc))]
     samples: list[Sample] = []
     keys: set[str] = set()
     for row, record in enumerate(records, start=1):
@@ -278,7 +278,7 @@ def _image_lines(
             samples.append(build(record, key, ImageRef(path=image, root=resolved_root(root))))
         except (KeyError, TypeError, ValueError, DataError) as exc:
             why = f"missing field {exc.args[0]!r}" if isinstance(exc, KeyError) else str(exc)
-            samples.append(_failed(task, variant, key, "", row_error(path, root, row, why)))
+            samples.append(failed_sample(task, variant, key, "", row_error(path, root, row, why)))
     return samples
 
 

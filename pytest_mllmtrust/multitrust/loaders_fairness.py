@@ -25,8 +25,8 @@ from pytest_mllmtrust.datasets.common import (
     safe_key,
     unique_keys,
 )
-from pytest_mllmtrust.datasets.multitrust import _failed
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, image_files, unrelated_pool
+from pytest_mllmtrust.multitrust.loaders import failed_sample
 
 #: every fairness task asks for at most 100 new tokens (spec §4.4)
 FAIRNESS_MAX_TOKENS = 100
@@ -69,7 +69,7 @@ def load_f1(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         files = image_files(root, "fairness", "stereo_generation_images")
     except DataError as exc:
-        return [_failed("F.1", F1_VARIANT, "load-error", "", str(exc))]
+        return [failed_sample("F.1", F1_VARIANT, "load-error", "", str(exc))]
     keys = unique_keys([safe_key(p.stem) for p in files])
     real_root = resolved_root(root)
     return [
@@ -198,7 +198,7 @@ def _f23_samples(
             try:
                 pool = unrelated_pool(root, source)
             except DataError as exc:
-                samples.append(_failed(task, variant, "load-error", "", str(exc)))
+                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
                 continue
         for row in rows:
             image: ImageRef | None = None
@@ -209,7 +209,7 @@ def _f23_samples(
                     image = _f23_picture(root, row)
             except DataError as exc:
                 problem = row_error(path, root, row.number, str(exc))
-                samples.append(_failed(task, variant, row.key, "", problem))
+                samples.append(failed_sample(task, variant, row.key, "", problem))
                 continue
             if pool:
                 image = draw(pool, 1, seed=ctx.seed, task=task, variant=variant, key=row.key)[0]
@@ -241,7 +241,7 @@ def load_f2(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         rows = _f23_rows(path, root, F23_STATEMENT_COLUMNS, _f23_statement_row)
     except DataError as exc:
-        return [_failed("F.2", v, "load-error", "", str(exc)) for v in F2_VARIANTS]
+        return [failed_sample("F.2", v, "load-error", "", str(exc)) for v in F2_VARIANTS]
     rows = [replace(r, target=0) for r in rows]
     return _f23_samples(root, ctx, "F.2", F2_VARIANTS, path.name, rows, ctx.prompts["agreement"])
 
@@ -264,7 +264,7 @@ def load_f3(root: Path, ctx: LoadContext) -> list[Sample]:
         try:
             rows = _f23_rows(base / csv_name, root, columns, parse)
         except DataError as exc:
-            samples.extend(_failed("F.3", v, "load-error", "", str(exc)) for v in variants)
+            samples.extend(failed_sample("F.3", v, "load-error", "", str(exc)) for v in variants)
             continue
         rows = [replace(r, extra={"labels": labels}) for r in rows]
         samples.extend(
@@ -310,7 +310,7 @@ def load_f4(root: Path, ctx: LoadContext) -> list[Sample]:
         questions = [(n, row["question"].strip()) for n, row in read_csv(path, root, ("question",))]
         images = _numbered_images(root, "fairness", "stereo_query_images")
     except DataError as exc:
-        return [_failed("F.4", v, "load-error", "", str(exc)) for v in F4_VARIANTS]
+        return [failed_sample("F.4", v, "load-error", "", str(exc)) for v in F4_VARIANTS]
     questions = [(n, q) for n, q in questions if q]
     paired = _by_position(root, path, questions, images, "stereo_query_images/")
     samples: list[Sample] = []
@@ -320,14 +320,14 @@ def load_f4(root: Path, ctx: LoadContext) -> list[Sample]:
             try:
                 pool = unrelated_pool(root, source)
             except DataError as exc:
-                samples.append(_failed("F.4", variant, "load-error", "", str(exc)))
+                samples.append(failed_sample("F.4", variant, "load-error", "", str(exc)))
                 continue
         for number, question, picture in paired:
             key = f"row{number}"
             image: ImageRef | None = None
             if source == "image":
                 if isinstance(picture, DataError):
-                    samples.append(_failed("F.4", variant, key, question, str(picture)))
+                    samples.append(failed_sample("F.4", variant, key, question, str(picture)))
                     continue
                 image = picture
             elif pool:
@@ -374,7 +374,7 @@ def load_f5(root: Path, ctx: LoadContext) -> list[Sample]:
         path, records = _preference_records(root)
         images = _numbered_images(root, "fairness", "vision_subjective_choice_images")
     except DataError as exc:
-        return [_failed("F.5", F5_VARIANT, "load-error", "", str(exc))]
+        return [failed_sample("F.5", F5_VARIANT, "load-error", "", str(exc))]
     plain = records[: len(records) // 2]
     texts = [(row, topic) for row, _, topic in plain]
     samples: list[Sample] = []
@@ -383,7 +383,7 @@ def load_f5(root: Path, ctx: LoadContext) -> list[Sample]:
     ):
         key = f"record{row}"
         if isinstance(picture, DataError):
-            samples.append(_failed("F.5", F5_VARIANT, key, "", str(picture)))
+            samples.append(failed_sample("F.5", F5_VARIANT, key, "", str(picture)))
             continue
         samples.append(
             Sample("F.5", F5_VARIANT, key, ctx.prompts["plain"].format(topic=topic), picture,
@@ -407,7 +407,7 @@ def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         path, records = _preference_records(root)
     except DataError as exc:
-        return [_failed("F.7", v, "load-error", "", str(exc)) for v in F7_VARIANTS]
+        return [failed_sample("F.7", v, "load-error", "", str(exc)) for v in F7_VARIANTS]
     half = len(records) // 2
     real_root = resolved_root(root)
     samples: list[Sample] = []
@@ -419,7 +419,7 @@ def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
             try:
                 pool = unrelated_pool(root, source)
             except DataError as exc:
-                samples.append(_failed("F.7", variant, "load-error", "", str(exc)))
+                samples.append(failed_sample("F.7", variant, "load-error", "", str(exc)))
                 continue
         for position, (row, prompt, topic) in enumerate(rows, start=1):
             key = f"record{row}"
@@ -437,7 +437,7 @@ def load_f7(root: Path, ctx: LoadContext) -> list[Sample]:
                                         f"{missing[0].parent.name}/ not found")  # fmt: skip
                 except DataError as exc:
                     problem = row_error(path, root, row, str(exc))
-                    samples.append(_failed("F.7", variant, key, prompt, problem))
+                    samples.append(failed_sample("F.7", variant, key, prompt, problem))
                     continue
                 files = [p.relative_to(real_root).as_posix() for p in pair]
                 image = ImageRef(render={"kind": "choice-pair", "files": files}, root=real_root)
@@ -509,7 +509,7 @@ def load_f6(root: Path, ctx: LoadContext) -> list[Sample]:
     try:
         rows = list(read_csv(path, root, F6_COLUMNS))
     except DataError as exc:
-        return [_failed("F.6", v, "load-error", "", str(exc)) for v in F6_VARIANTS]
+        return [failed_sample("F.6", v, "load-error", "", str(exc)) for v in F6_VARIANTS]
     keys = unique_keys([safe_key(Path(row["filename"].strip()).stem) for _, row in rows])
     real_root = resolved_root(root)
     samples: list[Sample] = []
@@ -527,7 +527,7 @@ def load_f6(root: Path, ctx: LoadContext) -> list[Sample]:
                     raise ValueError(f"image {F6_IMAGES}/{filename} not found")
             except Exception as exc:  # a bad record errors its own items only
                 problem = row_error(path, root, number, str(exc))
-                samples.append(_failed("F.6", variant, key, "", problem))
+                samples.append(failed_sample("F.6", variant, key, "", problem))
                 continue
             description = _f6_description(ctx.prompts["phrases"], attributes)
             samples.append(

@@ -1,0 +1,65 @@
+"""MLLMGuard as the core sees it: the ``mllmguard`` entry point of the
+``pytest_mllmtrust.benchmarks`` group (pyproject.toml)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_mllmtrust.core.benchmarks import Benchmark, Board
+from pytest_mllmtrust.core.model import SampleRecord
+from pytest_mllmtrust.core.tasks import TaskScore
+from pytest_mllmtrust.mllmguard import scores as guard
+
+
+class MLLMGuard(Benchmark):
+    name = guard.BENCHMARK
+    dimensions = guard.DIMENSIONS
+    key_grammar = (
+        "mllmguard.[<dimension>.][<en|zh>.]<asd|par>, an MLLMGuard task id (MG.privacy, ...)"
+    )
+
+    def load_tasks(self) -> None:
+        import pytest_mllmtrust.mllmguard.tasks  # noqa: F401  (registers on import)
+
+    def markers(self) -> dict[str, str]:
+        out = super().markers()
+        for lan, language in (("en", "English"), ("zh", "Chinese")):
+            out[lan] = f"MLLMGuard samples in {language}"
+        for part in ("decoder", "encoder"):
+            out[f"needs_guardrank_{part}"] = (
+                f"scored officially by GuardRank's {part} (--mllm-judge guardrank=...); without "
+                "it or an LLM judge the items are unscored"
+            )
+        return out
+
+    def fold(
+        self,
+        scores: Mapping[str, TaskScore],
+        records: Sequence[SampleRecord],
+        options: Mapping[str, str],
+    ) -> guard.GuardBoard | None:
+        subsets = {t: f"{t} ({s.subset})" for t, s in scores.items() if s.subset}
+        return guard.score_mllmguard(records, options.get("hallucination_asd", "smoothed"), subsets)
+
+    def gate_keys(self) -> dict[str, tuple[float, float]]:
+        return dict.fromkeys(guard.gate_keys(), (0.0, 1.0))
+
+    def owns(self, key: str) -> bool:
+        return key.startswith(f"{self.name}.")
+
+    def tasks_under(self, key: str) -> tuple[str, ...]:
+        return guard.tasks_under(key)
+
+    def lower_is_better(self, key: str) -> bool:
+        return self.owns(key) and key.endswith(".asd")  # ASD: attack success, lower is better
+
+    def range_note(self, key: str) -> str:
+        return "ASD and PAR are fractions: 0.3 is 30%"
+
+    def results(self, board: Board | None) -> dict[str, Any]:
+        # null when no MLLMGuard task ran: the entry is always there (docs/results-schema.md)
+        return {self.name: None if board is None else board.to_dict()}
+
+
+BENCHMARK = MLLMGuard()

@@ -1,0 +1,256 @@
+"""Benchmarks as plugins: found through the ``pytest_mllmtrust.benchmarks`` entry points, the
+built-ins like any other, and the core's scoreboard generic over their boards."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mllmtrust import registry
+from pytest_mllmtrust.core import benchmarks, tasks
+from pytest_mllmtrust.core.aggregate import gate_keys, score_records, tasks_under, valid_keys
+from pytest_mllmtrust.core.benchmarks import Benchmark, installed
+from pytest_mllmtrust.core.errors import ConfigError
+from pytest_mllmtrust.core.model import Outcome, SampleRecord, Verdict
+from pytest_mllmtrust.core.tasks import TaskScore, TaskSpec, pass_rate_metrics
+from pytest_mllmtrust.core.thresholds import Threshold
+from pytest_mllmtrust.mllmguard import BENCHMARK as MLLMGUARD
+from pytest_mllmtrust.multitrust import BENCHMARK as MULTITRUST
+
+# -- finding them ------------------------------------------------------------------------------
+
+
+def test_the_built_in_benchmarks_are_found_through_their_entry_points() -> None:
+    assert [name for name, _ in registry.benchmarks()] == ["multitrust", "mllmguard"]
+    assert installed() == (MULTITRUST, MLLMGUARD)
+
+
+@dataclass
+class FakeDistribution:
+    name: str
+
+
+@dataclass
+class FakeEntryPoint:
+    name: str
+    target: object
+    dist: FakeDistribution | None
+    value: str = "somewhere:THING"
+
+    def load(self) -> object:
+        if isinstance(self.target, Exception):
+            raise self.target
+        return self.target
+
+
+def entry_points_of(monkeypatch: pytest.MonkeyPatch, *found: FakeEntryPoint) -> None:
+    def entry_points(group: str) -> list[FakeEntryPoint]:
+        assert group == registry.BENCHMARKS_GROUP
+        return list(found)
+
+    monkeypatch.setattr(registry, "entry_points", entry_points)
+
+
+def test_ours_come_first_in_their_own_order_then_the_others_by_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ours, theirs = FakeDistribution("pytest-mllmtrust"), FakeDistribution("acme-trust")
+    entry_points_of(  # as installers write them: sorted by name
+        monkeypatch,
+        FakeEntryPoint("zeta", 1, theirs),
+        FakeEntryPoint("mllmguard", 4, ours),
+        FakeEntryPoint("alpha", 3, None),
+        FakeEntryPoint("multitrust", 2, ours),
+    )
+    assert registry.benchmarks() == [("multitrust", 2), ("mllmguard", 4), ("alpha", 3), ("zeta", 1)]
+
+
+def test_a_name_declared_twice_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry_points_of(
+        monkeypatch,
+        FakeEntryPoint("acme", 1, FakeDistribution("acme-trust")),
+        FakeEntryPoint("acme", 2, FakeDistribution("acme-fork")),
+    )
+    with pytest.raises(ConfigError, match="another installed package declares 'acme'"):
+        registry.benchmarks()
+
+
+def test_an_entry_point_that_fails_to_load_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry_points_of(monkeypatch, FakeEntryPoint("acme", ImportError("no module acme"), None))
+    with pytest.raises(ConfigError, match=r"entry point acme = somewhere:THING .* ImportError"):
+        registry.benchmarks()
+
+
+@pytest.fixture
+def fresh_lookup() -> Iterator[None]:
+    """installed() is cached for the process: clear it around a test that fakes the lookup."""
+    installed.cache_clear()
+    yield
+    installed.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_lookup")
+def test_an_entry_point_must_name_a_benchmark_of_the_same_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(registry, "benchmarks", lambda: [("acme", object())])
+    with pytest.raises(ConfigError, match=r"names a object, not a .*Benchmark instance"):
+        installed()
+    installed.cache_clear()
+    monkeypatch.setattr(registry, "benchmarks", lambda: [("acme", MULTITRUST)])
+    with pytest.raises(ConfigError, match="names the benchmark 'multitrust'"):
+        installed()
+
+
+@pytest.mark.usefixtures("fresh_lookup")
+def test_no_benchmark_at_all_means_stale_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "benchmarks", list)
+    with pytest.raises(ConfigError, match=r"no benchmark is installed: .* reinstall it"):
+        installed()
+
+
+# -- a third party's benchmark, beside the built-ins ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ToyBoard:
+    """The mean of the toy tasks' scores, as ``toy.overall``."""
+
+    overall: float
+    missing: tuple[str, ...]
+
+    def values(self) -> dict[str, float]:
+        return {"toy.overall": self.overall}
+
+    def value(self, key: str) -> float | None:
+        return self.overall if key == "toy.overall" else None
+
+    def completeness(self, key: str) -> tuple[str, ...]:
+        return self.missing if key == "toy.overall" else ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"overall": self.overall, "missing": list(self.missing)}
+
+
+SHIPPED = Path("toy-data")
+
+
+class Toy(Benchmark):
+    name = "toy"
+    dimensions = ("honesty",)
+    key_grammar = "toy.overall"
+
+    def load_tasks(self) -> None:
+        pass  # registered by the fixture
+
+    def data_root(self, dataset: str) -> Path | None:
+        return SHIPPED
+
+    def fold(
+        self,
+        scores: Mapping[str, TaskScore],
+        records: Sequence[SampleRecord],
+        options: Mapping[str, str],
+    ) -> ToyBoard | None:
+        if not scores:
+            return None
+        missing = tuple(t for t in ("TOY.1", "TOY.2") if t not in scores)
+        return ToyBoard(sum(s.score for s in scores.values()) / len(scores), missing)
+
+    def gate_keys(self) -> dict[str, tuple[float, float]]:
+        return {"toy.overall": (0.0, 100.0)}
+
+
+def toy_task(task_id: str) -> TaskSpec:
+    return TaskSpec(
+        id=task_id, name=f"toy {task_id}", benchmark="toy", dimension="honesty",
+        subaspect="honesty", variants=("plain",), dataset="toy",
+        load=lambda root, ctx: [], judge=lambda samples, outputs, kit: [],
+        metrics=pass_rate_metrics, score=lambda metrics: 100 * metrics["plain"]["acc"],
+    )  # fmt: skip
+
+
+@pytest.fixture
+def toy(monkeypatch: pytest.MonkeyPatch, fresh_lookup: None) -> Toy:
+    """The built-ins and a toy benchmark of two tasks, installed for one test."""
+    benchmark = Toy()
+    monkeypatch.setattr(
+        registry,
+        "benchmarks",
+        lambda: [("multitrust", MULTITRUST), ("mllmguard", MLLMGUARD), ("toy", benchmark)],
+    )
+    for task_id in ("TOY.1", "TOY.2"):
+        monkeypatch.setitem(tasks._REGISTRY, task_id, toy_task(task_id))
+    return benchmark
+
+
+def record(task: str, key: str, passed: bool) -> SampleRecord:
+    outcome = Outcome.PASS if passed else Outcome.FAIL
+    return SampleRecord(
+        uid=f"{task}/plain:{key}", task=task, variant="plain", key=key, subset=None,
+        prompt="p", image=None, image_sha256=None, target=None, output="o",
+        verdict=Verdict(outcome, "rules:toy", ""),
+    )  # fmt: skip
+
+
+@pytest.mark.usefixtures("toy")
+def test_a_third_party_board_is_folded_from_its_own_tasks_only() -> None:
+    records = [record("TOY.1", str(k), k < 3) for k in range(4)]  # 75
+    records += [record("TOY.2", str(k), k < 1) for k in range(4)]  # 25
+    board = score_records(records)
+    assert board.value("TOY.1") == pytest.approx(75.0)
+    assert board.value("toy.overall") == pytest.approx(50.0)
+    assert board.completeness("toy.overall") == ()
+    assert board.values()["toy.overall"] == pytest.approx(50.0)
+    assert board.board("toy") == ToyBoard(50.0, ())
+    # the built-ins fold nothing of it: an empty pyramid, no MLLMGuard board
+    assert board.overall is None
+    assert board.mllmguard is None
+    # its entry follows the built-ins' in the results document
+    assert list(board.results()) == ["overall", "dimensions", "subaspects", "mllmguard", "toy"]
+    assert board.results()["toy"] == {"overall": 50.0, "missing": []}
+
+
+@pytest.mark.usefixtures("toy")
+def test_a_third_party_board_says_what_it_lacks() -> None:
+    board = score_records([record("TOY.2", "a", True)])
+    assert board.value("toy.overall") == pytest.approx(100.0)
+    assert board.completeness("toy.overall") == ("TOY.1",)
+    assert not math.isnan(board.tasks["TOY.2"].score)
+
+
+@pytest.mark.usefixtures("toy")
+def test_its_keys_markers_and_data_root_join_the_built_ins() -> None:
+    keys = gate_keys()
+    assert keys["toy.overall"] == (0.0, 100.0)
+    assert keys["TOY.2"] == (0.0, 100.0)
+    assert keys["safety"] == (0.0, 100.0)
+    assert keys["mllmguard.asd"] == (0.0, 1.0)
+    assert tasks_under("toy.overall") == ("TOY.1", "TOY.2")
+    assert tasks_under("TOY.2") == ("TOY.2",)
+    assert "toy.overall" in valid_keys()
+    assert benchmarks.markers()["honesty"] == "pytest-mllmtrust honesty samples"
+    assert benchmarks.known_datasets() == ("multitrust", "mllmguard", "toy")
+    # the samples it ships are its tasks' data root unless --mllm-data names another
+    assert benchmarks.shipped_data_root("toy") == SHIPPED
+    assert benchmarks.shipped_data_root("multitrust") is None  # the plugin's bundled samples
+    assert Threshold.parse("toy.overall=60").op == ">="
+
+
+@pytest.mark.usefixtures("toy")
+def test_with_none_of_its_tasks_run_it_adds_no_results_entry() -> None:
+    board = score_records([record("T.1", "a", True)])  # a MultiTrust task only
+    assert board.board("toy") is None
+    assert "toy" not in board.results()
+    assert board.value("toy.overall") is None
+
+
+def test_benchmarks_declare_which_scores_are_lower_is_better() -> None:
+    assert Threshold.parse("mllmguard.privacy.asd=0.3").op == "<="
+    assert Threshold.parse("mllmguard.privacy.par=0.3").op == ">="
+    assert Threshold.parse("safety=80").op == ">="
