@@ -16,6 +16,7 @@ import re
 import threading
 import uuid
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,21 +56,26 @@ _TRUST_NODEID = re.compile(r"^(?P<test>.*)\[(?P<variant>[^:\]\[]+):[^\]]*\]$")
 
 def shard_scopes(nodeids: Iterable[str], shard_size: int) -> dict[str, str]:
     """Cut the selected items into shards: runs of ``shard_size`` items of one variant of one
-    test, in collection order.
+    test, in collection order; a variant's last run of fewer than half a shard joins the run
+    before it (each shard costs a call's set-up and its last, partly filled wave: over an API
+    a variant of 153 samples in shards of 128 and 25 ran 0.85 of the ideal rate).
 
     A pure function of the node ids, so the xdist controller (which sees only node ids) and
     each worker (which sees the samples) agree on the shards without talking to each other.
     """
-    position: dict[str, int] = {}
-    scopes: dict[str, str] = {}
+    groups: dict[str, str] = {}
     for nodeid in nodeids:
         match = _TRUST_NODEID.match(nodeid)
-        if match is None:
-            continue
-        group = f"{match['test']}[{match['variant']}]"
-        index = position.get(group, 0)
-        position[group] = index + 1
-        scopes[nodeid] = f"{group}#{index // shard_size}"
+        if match is not None:
+            groups[nodeid] = f"{match['test']}[{match['variant']}]"
+    sizes = Counter(groups.values())
+    position: Counter[str] = Counter()
+    scopes: dict[str, str] = {}
+    for nodeid, group in groups.items():
+        whole, rest = divmod(sizes[group], shard_size)
+        last = whole - 1 if whole and rest < shard_size / 2 else whole
+        scopes[nodeid] = f"{group}#{min(position[group] // shard_size, last)}"
+        position[group] += 1
     return scopes
 
 

@@ -43,6 +43,18 @@ def test_shards_are_runs_of_one_variant_in_collection_order() -> None:
     assert "m.py::other" not in scopes  # not a trust item: xdist schedules it as usual
 
 
+def test_a_variants_short_last_run_joins_the_shard_before_it() -> None:
+    def shards(count: int, size: int) -> list[str]:
+        scopes = shard_scopes([f"m.py::t[a:{i}]" for i in range(count)], size)
+        return [scope.removeprefix("m.py::t[a]") for scope in scopes.values()]
+
+    assert shards(5, 4) == ["#0"] * 5  # one left over, under half a shard: one call, not two
+    assert shards(6, 4) == ["#0"] * 4 + ["#1"] * 2  # half a shard is a shard of its own
+    assert shards(9, 4) == ["#0"] * 4 + ["#1"] * 5
+    assert shards(3, 4) == ["#0"] * 3  # a variant smaller than a shard is one shard
+    assert shards(153, 128) == ["#0"] * 153
+
+
 def test_the_first_item_of_a_shard_runs_the_shard_and_a_rerun_runs_alone(tmp_path: Path) -> None:
     trust = session_with_answers(tmp_path, shard_size="4")
     samples = trust.samples_for("S.4")
