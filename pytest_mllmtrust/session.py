@@ -102,6 +102,7 @@ class TrustSession:
         #: worker, which the controller hands shards one at a time)
         self.run_ahead = False
         self._ahead: threading.Thread | None = None
+        self._ahead_key = ""
         self._backend: Backend | None = None
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
@@ -218,10 +219,14 @@ class TrustSession:
     # -- running ---------------------------------------------------------------------------
     def record_for(self, sample: Sample) -> SampleRecord:
         """This sample's record; the first call for a shard generates and judges all of it."""
-        if sample.uid not in self._records:
+        shard_key = self._shard_of.get(sample.uid, "")
+        if self._ahead is not None and (
+            shard_key == self._ahead_key or sample.uid not in self._records
+        ):
             self._join_ahead()  # the runner serves one thread at a time
+            if sample.uid in self._records:  # its shard ran ahead: the next one runs meanwhile
+                self._start_next_shard(self.runner(), shard_key)
         if sample.uid not in self._records:
-            shard_key = self._shard_of.get(sample.uid, "")
             shard = self._shards.get(shard_key, [sample])
             try:
                 runner = self.runner()
@@ -267,6 +272,7 @@ class TrustSession:
         for key in keys[keys.index(after) + 1 :]:
             todo = [s for s in self._shards[key] if s.uid not in self._done]
             if todo:
+                self._ahead_key = key
                 self._ahead = threading.Thread(
                     target=self._evaluate, args=(runner, todo), name="mllmtrust-ahead", daemon=True
                 )

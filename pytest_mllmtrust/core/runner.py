@@ -138,6 +138,7 @@ class ShardRunner:
             "generation": generation or {"do_sample": False},
         }
         self._cache_outputs = getattr(backend, "cacheable", True)
+        self._shard_per_call = getattr(backend, "waits_on_server", False)
         self._canary = canary
         self._progress = progress or (lambda step: None)
         self.max_answer_chars = max_answer_chars
@@ -292,8 +293,11 @@ class ShardRunner:
                 return {**outputs, **{s.uid: self.load_error for s in missing}}, cached
             label = f"{missing[0].task} {missing[0].variant}"
         began = time.perf_counter()
-        for start in range(0, len(missing), self.batch_size):
-            batch = missing[start : start + self.batch_size]
+        # A backend waiting on a server takes the shard in one call (shards are sized for
+        # it): cut in two, the second call's few requests held the server for whole waves.
+        size = max(len(missing), 1) if self._shard_per_call else self.batch_size
+        for start in range(0, len(missing), size):
+            batch = missing[start : start + size]
             # an unreadable image fails its own sample here, not the whole batch in the model
             ready, fresh = self._requests(batch)
             if ready:

@@ -138,7 +138,12 @@ def test_over_an_api_the_next_shard_is_asked_while_this_one_is_reported(
         assert len(server.requests) == 8  # the second shard, before any of its items ran
         time.sleep(0.3)
         assert len(server.requests) == 8  # one shard ahead, not more
-        records = [first] + [trust.record_for(s) for s in samples[1:]]
+        records = [first] + [trust.record_for(s) for s in samples[1:5]]
+        deadline = time.monotonic() + 30
+        while len(server.requests) < 12 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(server.requests) == 12  # the third shard, once the second was taken up
+        records += [trust.record_for(s) for s in samples[5:]]
         trust.close()
     assert len(server.requests) == 12  # each sample asked once
     assert [r.uid for r in records] == [s.uid for s in samples]
@@ -162,3 +167,21 @@ def test_without_run_ahead_a_shard_waits_for_its_first_item(
         trust.record_for(samples[4])
         assert len(server.requests) == 8
         trust.close()
+
+
+def test_over_an_api_a_shard_is_one_call(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cut into the client's batches (8 at concurrency 1), the last call's few requests would
+    hold the server for whole waves."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ChatServer(reply="No.") as server:
+        options = {"model": "openai:m", "base_url": server.base_url, "concurrency": "1"}
+        config = parse_config({**options, "shard_size": "24", "cache": "none"}, tmp_path)
+        trust = TrustSession(config, tmp_path)
+        variant = "crossmodal-jailbreak-unrelated"
+        samples = [s for s in trust.samples_for("S.6") if s.variant == variant]
+        assert len(samples) == 24
+        trust.select([(f"suites/test_s6.py::test_s6[{s.test_id}]", s) for s in samples])
+        trust.record_for(samples[0])
+        trust.close()
+    assert trust.stats.model_calls == 1
+    assert len(server.requests) == sum(1 + (s.second_query() is not None) for s in samples)
