@@ -120,6 +120,14 @@ def test_shared_images_are_named_once_while_recent_and_forgotten_after() -> None
     assert named == ["a.png", "b.png", "c.png", "b.png"]
 
 
+def requests_after_waiting(server: ChatServer, count: int, seconds: float = 30) -> int:
+    """How many requests the server has seen once it saw ``count`` (or ``seconds`` passed)."""
+    deadline = time.monotonic() + seconds
+    while len(server.requests) < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return len(server.requests)
+
+
 def test_over_an_api_the_next_shard_is_asked_while_this_one_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -132,17 +140,11 @@ def test_over_an_api_the_next_shard_is_asked_while_this_one_is_reported(
         samples = trust.samples_for("S.4")[:12]  # three shards of four
         trust.select([(node(s), s) for s in samples])
         first = trust.record_for(samples[0])
-        deadline = time.monotonic() + 30
-        while len(server.requests) < 8 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(server.requests) == 8  # the second shard, before any of its items ran
+        assert requests_after_waiting(server, 8) == 8  # the second shard, before its items ran
         time.sleep(0.3)
         assert len(server.requests) == 8  # one shard ahead, not more
         records = [first] + [trust.record_for(s) for s in samples[1:5]]
-        deadline = time.monotonic() + 30
-        while len(server.requests) < 12 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert len(server.requests) == 12  # the third shard, once the second was taken up
+        assert requests_after_waiting(server, 12) == 12  # the third, once the second was taken up
         records += [trust.record_for(s) for s in samples[5:]]
         trust.close()
     assert len(server.requests) == 12  # each sample asked once
