@@ -29,6 +29,7 @@ from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, des
 from pytest_mllmtrust.core.model import ImageRef, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.runner import (
     ImageSource,
+    PreparedShard,
     Progress,
     RunStats,
     ShardRunner,
@@ -103,6 +104,8 @@ class TrustSession:
         self.run_ahead = False
         self._ahead: threading.Thread | None = None
         self._ahead_key = ""
+        #: the next shard, set up while this one's requests were in flight, by its shard key
+        self._prepared: tuple[str, PreparedShard] | None = None
         self._backend: Backend | None = None
         self._backend_error: Exception | None = None
         #: why the model (or judge) could not be loaded; the run stops after the first item
@@ -240,16 +243,24 @@ class TrustSession:
                 return make_record(sample, None, None, Verdict.error("model", self.load_failure))
             # a rerun item (--reruns, a repeated node id) runs alone, its shard is done
             self._evaluate(
-                runner, [s for s in shard if s.uid not in self._done or s.uid == sample.uid]
+                runner,
+                [s for s in shard if s.uid not in self._done or s.uid == sample.uid],
+                shard_key,
             )
             self._start_next_shard(runner, shard_key)
         return self._records.pop(sample.uid)
 
-    def _evaluate(self, runner: ShardRunner, samples: Sequence[Sample]) -> None:
+    def _evaluate(self, runner: ShardRunner, samples: Sequence[Sample], key: str = "") -> None:
         """Generate and judge one shard's samples into ``_records``; whatever fails becomes
-        each sample's error, counted."""
+        each sample's error, counted. Over an API, the next shard is set up while this one's
+        requests are in flight."""
+        upcoming = self._next_shard(runner, key)
         try:
-            self._records.update(runner.run(get_task(samples[0].task), samples))
+            shard = self._take_prepared(key, samples) or runner.prepare(
+                get_task(samples[0].task), samples
+            )
+            meanwhile = None if upcoming is None else lambda: self._prepare(runner, *upcoming)
+            self._records.update(runner.finish(shard, meanwhile))
         except Exception as exc:
             why = self.redact(str(exc) if isinstance(exc, CacheError) else describe(exc))
             if isinstance(exc, CacheError):
@@ -262,22 +273,45 @@ class TrustSession:
                 f"could not load the model: {describe(runner.load_error)}"
             )
 
-    def _start_next_shard(self, runner: ShardRunner, after: str) -> None:
-        """Over an API, generate the next shard in a thread while pytest reports this one's
-        items: run one after the other, the server idled for as long as pytest took to report
-        a shard (benchmarks/api_throughput.py --pytest)."""
+    def _next_shard(self, runner: ShardRunner, after: str) -> tuple[str, list[Sample]] | None:
+        """The shard to run ahead after ``after``, with its samples not yet done; None when
+        shards do not run ahead (see ``run_ahead``) or none is left."""
         if not (self.run_ahead and runner.backend.waits_on_server) or after not in self._shards:
-            return
+            return None
         keys = list(self._shards)
         for key in keys[keys.index(after) + 1 :]:
             todo = [s for s in self._shards[key] if s.uid not in self._done]
             if todo:
-                self._ahead_key = key
-                self._ahead = threading.Thread(
-                    target=self._evaluate, args=(runner, todo), name="mllmtrust-ahead", daemon=True
-                )
-                self._ahead.start()
-                return
+                return key, todo
+        return None
+
+    def _prepare(self, runner: ShardRunner, key: str, samples: list[Sample]) -> None:
+        try:
+            self._prepared = (key, runner.prepare(get_task(samples[0].task), samples))
+        except Exception:  # the shard's own run prepares it again, and reports what failed
+            self._prepared = None
+
+    def _take_prepared(self, key: str, samples: Sequence[Sample]) -> PreparedShard | None:
+        """The shard set up ahead, if it is this one, unchanged."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared[0] != key or prepared[1].samples != tuple(samples):
+            return None
+        return prepared[1]
+
+    def _start_next_shard(self, runner: ShardRunner, after: str) -> None:
+        """Over an API, generate the next shard in a thread while pytest reports this one's
+        items: run one after the other, the server idled for as long as pytest took to report
+        a shard (benchmarks/api_throughput.py --pytest)."""
+        upcoming = self._next_shard(runner, after)
+        if upcoming is not None:
+            self._ahead_key = upcoming[0]
+            self._ahead = threading.Thread(
+                target=self._evaluate,
+                args=(runner, upcoming[1], upcoming[0]),
+                name="mllmtrust-ahead",
+                daemon=True,
+            )
+            self._ahead.start()
 
     def _join_ahead(self) -> None:
         if self._ahead is not None:

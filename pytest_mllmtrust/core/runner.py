@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -107,6 +108,30 @@ class ImageSource:
         return known
 
 
+@dataclass
+class PreparedShard:
+    """A shard ready to be generated (``ShardRunner.prepare``): what failed to load, what the
+    model is asked (a paired sample asks twice), and which of those answers are cached."""
+
+    spec: TaskSpec
+    samples: tuple[Sample, ...]
+    #: the records of samples that could not be loaded
+    records: dict[str, SampleRecord] = field(default_factory=dict)
+    runnable: list[Sample] = field(default_factory=list)
+    queries: list[Sample] = field(default_factory=list)
+    image_ids: dict[str, str | None] = field(default_factory=dict)
+    #: query uid -> its answer's cache key
+    keys: dict[str, str] = field(default_factory=dict)
+    cached: dict[str, str] = field(default_factory=dict)
+    missing: list[Sample] = field(default_factory=list)
+    #: query uid -> the length of an answer that was cut to max_answer_chars
+    cut: dict[str, int] = field(default_factory=dict)
+    #: the requests of a shard that goes in one call, and the samples whose image is unreadable
+    requests: tuple[list[tuple[Sample, GenerationRequest]], dict[str, str | Exception]] | None = (
+        None
+    )
+
+
 class ShardRunner:
     def __init__(
         self,
@@ -126,7 +151,6 @@ class ShardRunner:
         self.kit = kit
         self.cache = cache
         self.images = images
-        self.batch_size = batch_size
         self.stats = RunStats()
         # The batch size and padding side can change greedy answers (LLaVA #1928): both are
         # part of the key, with the backend's own fingerprint.
@@ -144,38 +168,59 @@ class ShardRunner:
         self.max_answer_chars = max_answer_chars
         #: masks keys in answers, reasons and judge replies (core.secrets)
         self.redact = redact or (lambda text: text)
-        #: query uid -> the length of an answer that was cut to max_answer_chars
-        self._cut: dict[str, int] = {}
         self._loaded = False
         #: why the model could not be loaded (every later shard fails at once with it)
         self.load_error: Exception | None = None
 
     def run(self, spec: TaskSpec, samples: Sequence[Sample]) -> dict[str, SampleRecord]:
-        self.stats.samples += len(samples)
-        records: dict[str, SampleRecord] = {}
-        runnable: list[Sample] = []
-        image_ids: dict[str, str | None] = {}
-        queries: list[Sample] = []  # what the model is asked: a paired sample asks twice
+        return self.finish(self.prepare(spec, samples))
+
+    def prepare(self, spec: TaskSpec, samples: Sequence[Sample]) -> PreparedShard:
+        """A shard's set-up: its images named, its cached answers looked up and, for a backend
+        that takes a shard in one call, its requests built (images decoded). Nothing is
+        generated, nothing counted: a prepared shard may still be dropped."""
+        shard = PreparedShard(spec, tuple(samples))
         for sample in samples:
             problem = sample.load_error
             asked = [q for q in (sample, sample.second_query()) if q is not None]
             for query in asked if problem is None else ():
-                image_ids[query.uid] = None
+                shard.image_ids[query.uid] = None
                 if query.image is not None:
                     try:
-                        image_ids[query.uid] = self.images.sha256(query.image)
+                        shard.image_ids[query.uid] = self.images.sha256(query.image)
                     except Exception as exc:
                         problem = f"image {query.image.describe()}: {exc}"
                         break
             if problem is not None:
-                records[sample.uid] = make_record(
+                shard.records[sample.uid] = make_record(
                     sample, None, None, Verdict.error("load", problem)
                 )
                 continue
-            runnable.append(sample)
-            queries += asked
+            shard.runnable.append(sample)
+            shard.queries += asked
+        self._look_up(shard)
+        if self._shard_per_call and shard.missing:
+            shard.requests = self._requests(shard.missing)
+        return shard
 
-        outputs, cached_outputs = self._outputs(queries, image_ids)
+    def finish(
+        self, shard: PreparedShard, meanwhile: Callable[[], object] | None = None
+    ) -> dict[str, SampleRecord]:
+        """Generate a prepared shard's missing answers and judge it. ``meanwhile`` runs in a
+        thread of its own while the shard's requests are in flight (a server's waiting is
+        this process's idle time), and ends before anything else touches the cache."""
+        self.stats.samples += len(shard.samples)
+        self.stats.outputs_cached += len(shard.cached)
+        spec, records, image_ids = shard.spec, shard.records, shard.image_ids
+        runnable, cached_outputs = shard.runnable, set(shard.cached)
+        aside = None if meanwhile is None else threading.Thread(target=meanwhile, daemon=True)
+        if aside is not None:
+            aside.start()
+        try:
+            outputs = self._outputs(shard, aside)
+        finally:
+            if aside is not None:
+                aside.join()
         for sample in runnable:
             second = sample.second_query()
             if second is not None:
@@ -184,7 +229,7 @@ class ShardRunner:
                     cached_outputs.discard(sample.uid)
         answered = [s for s in runnable if isinstance(outputs[s.uid], str)]
         cut = {
-            s.uid: sum(self._cut.pop(q.uid, 0) for q in (s, s.second_query()) if q is not None)
+            s.uid: sum(shard.cut.get(q.uid, 0) for q in (s, s.second_query()) if q is not None)
             for s in runnable
         }
         for sample in runnable:
@@ -266,58 +311,73 @@ class ShardRunner:
     def _output_key(self, sample: Sample, image_id: str | None) -> str:
         return cache_key(self._model_identity, sample.prompt, image_id, sample.max_new_tokens)
 
-    def _outputs(
-        self, samples: Sequence[Sample], image_ids: dict[str, str | None]
-    ) -> tuple[dict[str, str | Exception], set[str]]:
-        keys = {s.uid: self._output_key(s, image_ids[s.uid]) for s in samples}
-        found = self.cache.get_many("output", list(keys.values())) if self._cache_outputs else {}
-        outputs: dict[str, str | Exception] = {}
-        missing: list[Sample] = []
-        for s in samples:
-            answer = found.get(keys[s.uid])
+    def _look_up(self, shard: PreparedShard) -> None:
+        """The shard's cached answers; what is not there (or empty) is missing."""
+        shard.keys = {s.uid: self._output_key(s, shard.image_ids[s.uid]) for s in shard.queries}
+        found = (
+            self.cache.get_many("output", list(shard.keys.values())) if self._cache_outputs else {}
+        )
+        for s in shard.queries:
+            answer = found.get(shard.keys[s.uid])
             if isinstance(answer, dict):  # an answer that was cut: {"answer": ..., "chars": n}
-                self._cut[s.uid] = int(answer.get("chars", 0))
+                shard.cut[s.uid] = int(answer.get("chars", 0))
                 answer = answer.get("answer")
             if isinstance(answer, str) and answer.strip():
-                outputs[s.uid] = answer
+                shard.cached[s.uid] = answer
             else:
-                missing.append(s)
-        cached = set(outputs)
-        self.stats.outputs_cached += len(cached)
-        if missing:
-            log.info(
-                "generating %d of %d samples (%d cached)", len(missing), len(samples), len(cached)
-            )
-            if not self._load():
-                assert self.load_error is not None
-                return {**outputs, **{s.uid: self.load_error for s in missing}}, cached
-            label = f"{missing[0].task} {missing[0].variant}"
+                shard.missing.append(s)
+
+    def _outputs(
+        self, shard: PreparedShard, aside: threading.Thread | None = None
+    ) -> dict[str, str | Exception]:
+        """Every query's answer: the cached ones, and the missing ones generated batch by batch,
+        each batch stored as soon as it returns. ``aside`` (a shard's set-up in a thread of its
+        own) is waited for before the cache is written."""
+        outputs: dict[str, str | Exception] = dict(shard.cached)
+        missing = shard.missing
+        if not missing:
+            return outputs
+        log.info(
+            "generating %d of %d samples (%d cached)",
+            len(missing),
+            len(shard.queries),
+            len(shard.cached),
+        )
+        if not self._load():
+            assert self.load_error is not None
+            return {**outputs, **{s.uid: self.load_error for s in missing}}
+        label = f"{missing[0].task} {missing[0].variant}"
         began = time.perf_counter()
         # A backend waiting on a server takes the shard in one call (shards are sized for
         # it): cut in two, the second call's few requests held the server for whole waves.
-        size = max(len(missing), 1) if self._shard_per_call else self.batch_size
+        size = len(missing) if self._shard_per_call else self.batch_size
         for start in range(0, len(missing), size):
             batch = missing[start : start + size]
             # an unreadable image fails its own sample here, not the whole batch in the model
-            ready, fresh = self._requests(batch)
+            ready, fresh = shard.requests or self._requests(batch)
+            shard.requests = None  # built for the one call; the images go with it
             if ready:
                 fresh.update(self._generate(ready))
             finished, elapsed = start + len(batch), time.perf_counter() - began
             log.info("%s: %d/%d generated (%.1f s)", label, finished, len(missing), elapsed)
             last = finished == len(missing)
             self._progress(Progress(label, finished, len(missing), elapsed, last))
-            fresh = {uid: self._capped(uid, text) for uid, text in fresh.items()}
+            fresh = {uid: self._capped(shard, uid, text) for uid, text in fresh.items()}
             outputs.update(fresh)
             done = {
-                keys[uid]: {"answer": text, "chars": self._cut[uid]} if uid in self._cut else text
+                shard.keys[uid]: {"answer": text, "chars": shard.cut[uid]}
+                if uid in shard.cut
+                else text
                 for uid, text in fresh.items()
                 if isinstance(text, str)
             }
+            if aside is not None:
+                aside.join()
             if self._cache_outputs:
                 self.cache.put_many("output", done)
-        return outputs, cached
+        return outputs
 
-    def _capped(self, uid: str, answer: str | Exception) -> str | Exception:
+    def _capped(self, shard: PreparedShard, uid: str, answer: str | Exception) -> str | Exception:
         """The answer with keys masked (a model may echo one), cut to max_answer_chars, its
         length remembered: a 10 MB answer must not become a 10 MB cache entry, record and
         report line."""
@@ -325,7 +385,7 @@ class ShardRunner:
             return answer
         answer = self.redact(answer)
         if len(answer) > self.max_answer_chars:
-            self._cut[uid] = len(answer)
+            shard.cut[uid] = len(answer)
             return answer[: self.max_answer_chars]
         return answer
 

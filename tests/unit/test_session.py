@@ -153,6 +153,37 @@ def test_over_an_api_the_next_shard_is_asked_while_this_one_is_reported(
     assert trust.stats.samples == 12
 
 
+def test_over_an_api_the_next_shard_is_set_up_while_this_ones_requests_are_in_flight(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set up between two calls (images read and decoded, requests built), the server idled
+    for as long as that took, competing with pytest's reporting for the interpreter."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ChatServer(reply="No.", latency=0.3) as server:
+        options = {"model": "openai:m", "base_url": server.base_url, "shard_size": "4"}
+        trust = TrustSession(parse_config({**options, "cache": "none"}, tmp_path), tmp_path)
+        trust.run_ahead = True
+        load_image = trust._load_image
+        loads: list[tuple[str, int, int]] = []  # image, requests in flight, requests seen
+
+        def watched(ref: ImageRef) -> object:
+            loads.append((ref.describe(), server.in_flight, len(server.requests)))
+            return load_image(ref)
+
+        monkeypatch.setattr(trust, "_load_image", watched)
+        samples = trust.samples_for("S.4")[:12]  # three shards of four
+        trust.select([(node(s), s) for s in samples])
+        records = [trust.record_for(s) for s in samples]
+        trust.close()
+    assert {r.output for r in records} == {"No."}
+    for shard in (1, 2):
+        images = {s.image.describe() for s in samples[4 * shard : 4 * shard + 4] if s.image}
+        when = [(flying, seen) for image, flying, seen in loads if image in images]
+        assert when, f"shard {shard}'s images were never read"
+        # read before the shard before it had its answers (run one after the other: after)
+        assert all(seen - flying < 4 * shard for flying, seen in when), (shard, when)
+
+
 def test_without_run_ahead_a_shard_waits_for_its_first_item(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
