@@ -152,8 +152,10 @@ class TrustSession:
 
     def hides_harmful(self, spec: TaskSpec) -> bool:
         """Whether the task's responses stay off the console (they are in the results file):
-        every safety task's on a user-supplied data root (spec §4.2)."""
-        return (spec.harmful or spec.dimension == "safety") and spec.dataset in self.config.data
+        a harmful task's, or one whose responses may be harmful, on a user-supplied data root
+        (spec §4.2)."""
+        withheld = spec.harmful or spec.withholds_responses
+        return withheld and spec.dataset in self.config.data
 
     def samples_for(self, task_id: str) -> list[Sample]:
         """The task's samples in a deterministic order (after ``--mllm-limit``)."""

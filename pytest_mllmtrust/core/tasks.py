@@ -92,6 +92,9 @@ class TaskSpec:
     #: the data is harmful by design (spec §4.2): on a user-supplied data root the task runs
     #: only with --mllm-allow-harmful, and failing items never show the response
     harmful: bool = False
+    #: its responses may be harmful (every harmful task's are): on a user-supplied data root a
+    #: failing item shows the response withheld, which the results file still holds
+    withholds_responses: bool = False
     description: str = ""
 
     def needs_of(self, variant: str) -> tuple[str, ...]:
