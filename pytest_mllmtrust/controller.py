@@ -192,7 +192,8 @@ class Controller:
         return GateCheck(Threshold("scored", ">=", 1.0), 0.0, False, sentence)
 
     def _baseline_check(self, records: list[SampleRecord], board: Scoreboard) -> GateCheck:
-        """One gate check: no task or MultiTrust dimension regressed against the baseline."""
+        """One gate check: no task, nor a score a benchmark groups its tasks into, regressed
+        against the baseline."""
         assert self.config.baseline is not None
         path, tolerance = self.config.baseline, self.config.max_regression
         threshold = Threshold("baseline", ">=", -tolerance)
@@ -202,11 +203,9 @@ class Controller:
             sentence = f"baseline: MISSED, {exc}"
             return GateCheck(threshold, None, False, sentence)
         groups: dict[str, tuple[str, ...]] = {t: (t,) for t in board.tasks}
-        for dimension in board.dimensions:
-            groups[dimension] = tuple(
-                t for t in board.tasks
-                if get_task(t).benchmark == "multitrust" and get_task(t).dimension == dimension
-            )  # fmt: skip
+        for benchmark in board.benchmarks:
+            mine = [t for t in board.tasks if get_task(t).benchmark == benchmark.name]
+            groups.update(benchmark.regression_groups(board.board(benchmark.name), mine))
         self.comparisons = compare(old, records, board.values(), groups, tolerance)
         regressed = [c for c in self.comparisons if c.regressed]
         if not regressed:

@@ -115,6 +115,14 @@ class Benchmark(ABC):
         """A hint for a threshold on ``key`` outside the key's range ("" for none)."""
         return ""
 
+    def regression_groups(
+        self, board: Board | None, tasks: Sequence[str]
+    ) -> dict[str, tuple[str, ...]]:
+        """Scores above its tasks that the baseline check compares sample by sample, each with
+        the tasks of ``tasks`` (its own that ran) whose samples enter it; none by default (every
+        task is compared on its own)."""
+        return {}
+
     def sections(self, board: Board | None) -> dict[str, Any]:
         """The parts of its board that the run's Scoreboard lends by name (``board.<name>``),
         in the order of :meth:`results`."""

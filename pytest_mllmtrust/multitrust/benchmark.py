@@ -10,7 +10,7 @@ from typing import Any
 
 from pytest_mllmtrust.core.benchmarks import Benchmark, Board
 from pytest_mllmtrust.core.model import SampleRecord
-from pytest_mllmtrust.core.tasks import TaskScore
+from pytest_mllmtrust.core.tasks import TaskScore, get_task
 from pytest_mllmtrust.multitrust import scores as pyramid
 
 #: one module of task definitions per dimension, each registering its tasks on import
@@ -51,6 +51,12 @@ class MultiTrust(Benchmark):
 
     def tasks_under(self, key: str) -> tuple[str, ...]:
         return pyramid.tasks_under(key, self.task_ids())
+
+    def regression_groups(
+        self, board: Board | None, tasks: Sequence[str]
+    ) -> dict[str, tuple[str, ...]]:
+        assert isinstance(board, pyramid.MultiTrustBoard)
+        return {d: tuple(t for t in tasks if get_task(t).dimension == d) for d in board.dimensions}
 
     def sections(self, board: Board | None) -> dict[str, Any]:
         # always folded (an empty pyramid when no task ran), as the results document has it

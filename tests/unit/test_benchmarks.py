@@ -3,6 +3,7 @@ built-ins like any other, and the core's scoreboard generic over their boards.""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -254,3 +255,13 @@ def test_benchmarks_declare_which_scores_are_lower_is_better() -> None:
     assert Threshold.parse("mllmguard.privacy.asd=0.3").op == "<="
     assert Threshold.parse("mllmguard.privacy.par=0.3").op == ">="
     assert Threshold.parse("safety=80").op == ">="
+
+
+@pytest.mark.usefixtures("toy")
+def test_the_baseline_groups_multitrust_tasks_by_dimension_and_no_others() -> None:
+    t5 = dataclasses.replace(record("T.5", "a", True), variant="g-text-misleading")
+    board = score_records([t5, record("TOY.1", "a", True)])
+    groups = MULTITRUST.regression_groups(board.board("multitrust"), ["T.5"])
+    assert groups == {"truthfulness": ("T.5",)}  # the dimensions with a score in this run
+    # a benchmark that names no group is compared task by task only
+    assert Toy().regression_groups(board.board("toy"), ["TOY.1"]) == {}
