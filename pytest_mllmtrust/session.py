@@ -26,6 +26,7 @@ from pytest_mllmtrust.core.benchmarks import shipped_data_root
 from pytest_mllmtrust.core.cache import Cache, FileDigests, NullCache
 from pytest_mllmtrust.core.config import RunConfig
 from pytest_mllmtrust.core.errors import CacheError, DataError, DataWarning, describe
+from pytest_mllmtrust.core.judges import required_roles
 from pytest_mllmtrust.core.model import ImageRef, Sample, SampleRecord, Verdict
 from pytest_mllmtrust.core.runner import (
     ImageSource,
@@ -139,15 +140,12 @@ class TrustSession:
         return spec.harmful and spec.dataset in self.config.data and not self.config.allow_harmful
 
     def unscorable(self, spec: TaskSpec) -> str | None:
-        """Why no item of the task could be scored in this run, or None. MLLMGuard's open
-        dimensions and hallucination have no offline stand-in: without GuardRank or an LLM
-        judge they would all be unscored, so they do not run."""
-        setting = self.config.judges.get("guardrank")
-        if "guardrank" in spec.judge_roles and (setting is None or not setting.active):
-            return (
-                f"{spec.id} is scored by GuardRank or an LLM judge, and neither is configured: "
-                "--mllm-judge guardrank=<dir> (docs/mllmguard.md)"
-            )
+        """Why no item of the task could be scored in this run, or None: a role it asks for
+        that a benchmark marks as required has no judge (JudgeRole.required)."""
+        for role in required_roles(spec.judge_roles):
+            setting = self.config.judges.get(role.name)
+            if setting is None or not setting.active:
+                return f"{spec.id} {role.required}"
         return None
 
     def hides_harmful(self, spec: TaskSpec) -> bool:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +42,30 @@ class Board(Protocol):
     def to_dict(self) -> dict[str, Any]:
         """The board as the results document holds it (JSON: no NaN, see core.results)."""
         ...
+
+
+@dataclass(frozen=True)
+class JudgeRole:
+    """A judge role a benchmark's tasks ask for (TaskSpec.judge_roles) beside the generic ones
+    (core.judges): ``--mllm-judge NAME=SPEC`` names its judge."""
+
+    name: str
+    #: what it does, and the specs it accepts, in words (the error on a bad spec quotes both)
+    what: str
+    accepted: str
+    #: the judge kinds it takes: ``none``, ``llm`` (the LLM judge with the role's template) and
+    #: names in the ``pytest_mllmtrust.judges`` entry-point group
+    kinds: tuple[str, ...]
+    #: its judge when none is named ...
+    default: str = "none"
+    #: ... unless an LLM judge is set and it plays the role then
+    llm_by_default: bool = False
+    #: the judge kind a bare name or path names (a folder it loads, taking the ``,key=value``
+    #: options); "" when a spec must name its kind
+    folder_kind: str = ""
+    #: set when a task asking for the role cannot be scored without an active judge: why, as
+    #: it follows the task's id ("is scored by ..., and none is configured: --mllm-judge ...")
+    required: str = ""
 
 
 class Benchmark(ABC):
@@ -72,6 +97,10 @@ class Benchmark(ABC):
         """Where the samples it ships for one of its datasets are, used when ``--mllm-data``
         names no other root; None for the plugin's bundled samples (``fixtures/<dataset>``)."""
         return None
+
+    def judge_roles(self) -> tuple[JudgeRole, ...]:
+        """The judge roles its tasks ask for beyond the generic ones (core.judges)."""
+        return ()
 
     def task_ids(self) -> tuple[str, ...]:
         """The ids of its registered tasks."""

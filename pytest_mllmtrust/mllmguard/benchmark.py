@@ -6,10 +6,24 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_mllmtrust.core.benchmarks import Benchmark, Board
+from pytest_mllmtrust.core.benchmarks import Benchmark, Board, JudgeRole
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import TaskScore
 from pytest_mllmtrust.mllmguard import scores as guard
+
+#: the open dimensions and hallucination have no offline stand-in: without GuardRank or an LLM
+#: judge every item would be unscored, so they do not run
+GUARDRANK = JudgeRole(
+    "guardrank",
+    "GuardRank, MLLMGuard's evaluator",
+    "llm (the LLM judge with a 0-3 rubric; default when one is set), none, or the GuardRank "
+    "folder <dir>[,decoder_base=<dir>][,encoder_base=<dir>][,dtype=<dtype>]",
+    kinds=("llm", "none", "guardrank"),
+    llm_by_default=True,
+    folder_kind="guardrank",
+    required="is scored by GuardRank or an LLM judge, and neither is configured: "
+    "--mllm-judge guardrank=<dir> (docs/mllmguard.md)",
+)
 
 
 class MLLMGuard(Benchmark):
@@ -18,6 +32,9 @@ class MLLMGuard(Benchmark):
     key_grammar = (
         "mllmguard.[<dimension>.][<en|zh>.]<asd|par>, an MLLMGuard task id (MG.privacy, ...)"
     )
+
+    def judge_roles(self) -> tuple[JudgeRole, ...]:
+        return (GUARDRANK,)
 
     def load_tasks(self) -> None:
         import pytest_mllmtrust.mllmguard.tasks  # noqa: F401  (registers on import)

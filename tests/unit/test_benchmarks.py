@@ -15,8 +15,10 @@ import pytest
 from pytest_mllmtrust import registry
 from pytest_mllmtrust.core import benchmarks, tasks
 from pytest_mllmtrust.core.aggregate import gate_keys, score_records, tasks_under, valid_keys
-from pytest_mllmtrust.core.benchmarks import Benchmark, installed
+from pytest_mllmtrust.core.benchmarks import Benchmark, JudgeRole, installed
+from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.errors import ConfigError
+from pytest_mllmtrust.core.judges import parse_judges
 from pytest_mllmtrust.core.model import Outcome, SampleRecord, Verdict
 from pytest_mllmtrust.core.tasks import TaskScore, TaskSpec, pass_rate_metrics
 from pytest_mllmtrust.core.thresholds import Threshold
@@ -166,6 +168,20 @@ class Toy(Benchmark):
     def gate_keys(self) -> dict[str, tuple[float, float]]:
         return {"toy.overall": (0.0, 100.0)}
 
+    def judge_roles(self) -> tuple[JudgeRole, ...]:
+        return (VERIFIER,)
+
+
+#: a role of its own that its task TOY.3 needs: the LLM judge by default, else nothing
+VERIFIER = JudgeRole(
+    "verifier",
+    "the toy's answer verifier",
+    "llm (default when one is set) or none",
+    kinds=("llm", "none"),
+    llm_by_default=True,
+    required="is verified by an LLM judge, and none is configured: --mllm-judge <model spec>",
+)
+
 
 def toy_task(task_id: str) -> TaskSpec:
     return TaskSpec(
@@ -265,3 +281,22 @@ def test_the_baseline_groups_multitrust_tasks_by_dimension_and_no_others() -> No
     assert groups == {"truthfulness": ("T.5",)}  # the dimensions with a score in this run
     # a benchmark that names no group is compared task by task only
     assert Toy().regression_groups(board.board("toy"), ["TOY.1"]) == {}
+
+
+@pytest.mark.usefixtures("toy")
+def test_its_judge_role_is_parsed_defaulted_and_required(tmp_path: Path) -> None:
+    from pytest_mllmtrust.session import TrustSession
+
+    assert parse_judges([], embedding_available=False)["verifier"].kind == "none"
+    with_llm = parse_judges(["replay:j.jsonl"], embedding_available=False)
+    assert with_llm["verifier"].kind == "llm"
+    with pytest.raises(ConfigError, match=r"the verifier judge \(the toy.s answer verifier\)"):
+        parse_judges(["verifier=clf:./x"], embedding_available=False)
+    verified = dataclasses.replace(toy_task("TOY.3"), judge_roles=("verifier",))
+    offline = TrustSession(parse_config({"model": "replay:x"}, tmp_path), tmp_path)
+    assert offline.unscorable(verified) == (
+        "TOY.3 is verified by an LLM judge, and none is configured: --mllm-judge <model spec>"
+    )
+    assert offline.unscorable(toy_task("TOY.1")) is None  # asks for no role of its own
+    judged = parse_config({"model": "replay:x", "judge": ["replay:j.jsonl"]}, tmp_path)
+    assert TrustSession(judged, tmp_path).unscorable(verified) is None
