@@ -139,7 +139,7 @@ class Controller:
         shown = config.gate == "lower-bound" or config.json_path or config.html_path
         self.scoreboard = board = score_records(
             records,
-            hallucination_asd=config.hallucination_asd,
+            **config.scoring,
             expected=self.session.expected_samples(tasks),
             resamples=config.ci_resamples if shown else 0,
             seed=config.seed,
@@ -287,7 +287,7 @@ class Controller:
             "refusal_mode": self.config.refusal_mode,
             "profile": self.config.profile,
             "answer_budgets": self.session.answer_budgets(tasks),
-            "hallucination_asd": self.config.hallucination_asd,
+            **self.config.scoring,
             "gate_mode": self.config.gate,
             "ci_resamples": self.config.ci_resamples,
             "judge_roles": {

@@ -23,6 +23,7 @@ from pytest_mllmtrust.backends import DEFAULT_SHARD_SIZE
 from pytest_mllmtrust.bundled import bundled_path
 from pytest_mllmtrust.controller import Controller
 from pytest_mllmtrust.core.benchmarks import markers as benchmark_markers
+from pytest_mllmtrust.core.benchmarks import scoring_options
 from pytest_mllmtrust.core.config import RunConfig, model_forms, parse_config, shown_default
 from pytest_mllmtrust.core.errors import TrustError
 from pytest_mllmtrust.core.judges import NEEDS_MARKERS, UnpinnedJudgeWarning, unpinned_judges
@@ -91,14 +92,6 @@ OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         "default {default}",
         "string",
         {"metavar": "PROFILE"},
-    ),
-    (
-        "hallucination_asd",
-        "--mllm-hallucination-asd",
-        "MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream) "
-        "or rate (the fail rate); both are reported; default {default}",
-        "string",
-        {"metavar": "MODE"},
     ),
     (
         "cache",
@@ -349,9 +342,20 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
     pluginmanager.add_hookspecs(hookspecs)
 
 
+def all_options() -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """OPTIONS, then each installed benchmark's scoring options (Benchmark.options); without
+    them when a benchmark is broken: pytest_configure says why as a usage error."""
+    try:
+        scoring = scoring_options()
+    except TrustError:
+        return OPTIONS
+    added = [(o.name, o.flag, o.help, "string", {"metavar": o.metavar}) for o in scoring]
+    return [*OPTIONS, *added]
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mllmtrust", "trustworthiness of multimodal LLMs (pytest-mllmtrust)")
-    for name, flag, text, ini_type, kwargs in OPTIONS:
+    for name, flag, text, ini_type, kwargs in all_options():
         help_text = text.replace("{default}", shown_default(name))
         group.addoption(flag, dest=f"mllm_{name}", help=help_text, **kwargs)
         parser.addini("mllm" if name == "model" else f"mllm_{name}", help_text, type=ini_type)  # type: ignore[arg-type]
@@ -360,7 +364,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def _raw_options(config: pytest.Config) -> dict[str, Any]:
     """CLI values, falling back to ini values (pyproject.toml [tool.pytest.ini_options])."""
     raw: dict[str, Any] = {}
-    for name, _, _, _, _ in OPTIONS:
+    for name, _, _, _, _ in all_options():
         value = config.getoption(f"mllm_{name}")
         if value is None:
             ini = config.getini("mllm" if name == "model" else f"mllm_{name}")

@@ -125,8 +125,8 @@ def score_records(
     """The whole aggregation step: group records by task, score each task, fold each
     benchmark's tasks into its board. ``expected``: each task's sample count in its data root,
     for the partial markers of a run on a subset; ``resamples``: the bootstrap intervals of
-    every score (core.stats); ``options``: scoring settings the benchmarks read
-    (``hallucination_asd``)."""
+    every score (core.stats); ``options``: the benchmarks' scoring settings by name
+    (Benchmark.options)."""
     return _score(records, options, expected, resamples, seed)
 
 

@@ -45,6 +45,24 @@ class Board(Protocol):
 
 
 @dataclass(frozen=True)
+class ScoringOption:
+    """A setting of how a benchmark folds its board (``Benchmark.fold``'s ``options``): the
+    option ``--mllm-<name with dashes>``, ini key ``mllm_<name>``, one of ``choices``."""
+
+    name: str
+    choices: tuple[str, ...]
+    #: stated here once: the option's help shows it, the run takes it when none is given
+    default: str
+    #: the option's help; "{default}" shows the default
+    help: str
+    metavar: str = "VALUE"
+
+    @property
+    def flag(self) -> str:
+        return f"--mllm-{self.name.replace('_', '-')}"
+
+
+@dataclass(frozen=True)
 class JudgeRole:
     """A judge role a benchmark's tasks ask for (TaskSpec.judge_roles) beside the generic ones
     (core.judges): ``--mllm-judge NAME=SPEC`` names its judge."""
@@ -98,6 +116,10 @@ class Benchmark(ABC):
         names no other root; None for the plugin's bundled samples (``fixtures/<dataset>``)."""
         return None
 
+    def options(self) -> tuple[ScoringOption, ...]:
+        """The settings its ``fold`` reads, each an option of the run."""
+        return ()
+
     def judge_roles(self) -> tuple[JudgeRole, ...]:
         """The judge roles its tasks ask for beyond the generic ones (core.judges)."""
         return ()
@@ -113,8 +135,9 @@ class Benchmark(ABC):
         options: Mapping[str, str],
     ) -> Board | None:
         """Its board, from the scores and records of its tasks that ran (only its own, in the
-        run's order); None when it has nothing to show. ``options``: scoring settings of the
-        run by name (``hallucination_asd``), for the benchmarks that read one."""
+        run's order); None when it has nothing to show. ``options``: the run's value of each
+        installed benchmark's :meth:`options` by name (a caller may leave one out: its
+        default)."""
         return None
 
     def gate_keys(self) -> dict[str, tuple[float, float]]:
@@ -208,6 +231,11 @@ def range_note(key: str) -> str:
     """The owning benchmark's hint for a limit outside the key's range, or ""."""
     found = owner(key)
     return "" if found is None else found.range_note(key)
+
+
+def scoring_options() -> tuple[ScoringOption, ...]:
+    """Every benchmark's scoring options, in benchmark order."""
+    return tuple(option for b in installed() for option in b.options())
 
 
 def known_datasets() -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.core.benchmarks import known_datasets
+from pytest_mllmtrust.core.benchmarks import known_datasets, scoring_options
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import JudgeSetting, parse_judges
 from pytest_mllmtrust.core.thresholds import Threshold, parse_all
@@ -59,7 +59,6 @@ def dtype_name(dtype: str) -> str:
 REFUSAL_MODES = ("default", "strict")
 #: how answers are read: as corrected (docs/deviations.md) or as the benchmarks released them
 PROFILES = ("corrected", "upstream")
-HALLUCINATION_ASD = ("smoothed", "rate")
 GATE_MODES = ("point", "lower-bound")
 SAMPLE_FAILURES = ("fail", "xfail")
 #: torch threads per process on a CPU (pytest_mllmtrust.cpus says why one)
@@ -109,8 +108,8 @@ class RunConfig:
     #: "corrected" or "upstream": the benchmarks' released reading, to reproduce published
     #: numbers (docs/deviations.md lists every difference)
     profile: str = "corrected"
-    #: which MLLMGuard hallucination ASD enters truthfulness (mllmguard spec §6.2)
-    hallucination_asd: str = "smoothed"
+    #: the value of each installed benchmark's scoring option by name (Benchmark.options)
+    scoring: Mapping[str, str] = field(default_factory=dict)
     #: the output and verdict cache (a relative path is under the rootdir); None: no cache
     cache_dir: Path | None = Path(".mllmtrust-cache")
     #: set the cache file aside before the run and start a new one
@@ -215,7 +214,7 @@ _FIELD_OF_OPTION = {
 
 def option_default(option: str) -> Any:
     """The default of an option (named as in ``parse_config``'s ``raw``): its RunConfig field's
-    default, the one place where it is stated."""
+    default, or a benchmark's scoring option's, the one place where it is stated."""
     name = _FIELD_OF_OPTION.get(option, option)
     for f in dataclasses.fields(RunConfig):
         if f.name == name:
@@ -224,6 +223,9 @@ def option_default(option: str) -> Any:
             if f.default_factory is not dataclasses.MISSING:
                 return f.default_factory()
             return None  # the model: no default
+    for scoring in scoring_options():
+        if scoring.name == option:
+            return scoring.default
     raise KeyError(option)
 
 
@@ -265,8 +267,8 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
 
     ``raw`` maps option names without the ``mllm_`` prefix (``model``, ``data``, ``judge``,
     ``cache``, ``batch_size``, ``limit``, ``seed``, ``json``, ``threshold``, ``strict``,
-    ``templates``, ``dtype``, ``device``, ``trust_remote_code``, ``shard_size``) to strings,
-    lists or None.
+    ``templates``, ``dtype``, ``device``, ``trust_remote_code``, ``shard_size``, and each
+    installed benchmark's scoring option) to strings, lists or None.
     """
     model_text = raw.get("model")
     model = ModelSpec.parse(model_text) if model_text else None
@@ -297,6 +299,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         raise ConfigError(f"--mllm-{exc}") from None
 
     json_raw = raw.get("json")
+    scoring = scoring_options()
     return RunConfig(
         model=model,
         data=_data_roots(raw.get("data") or (), rootdir),
@@ -304,9 +307,7 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         judges=judges,
         refusal_mode=_choice("--mllm-refusal-mode", _given(raw, "refusal_mode"), REFUSAL_MODES),
         profile=_choice("--mllm-profile", _given(raw, "profile"), PROFILES),
-        hallucination_asd=_choice(
-            "--mllm-hallucination-asd", _given(raw, "hallucination_asd"), HALLUCINATION_ASD
-        ),
+        scoring={o.name: _choice(o.flag, _given(raw, o.name), o.choices) for o in scoring},
         cache_dir=cache_dir,
         cache_rebuild=bool(raw.get("cache_rebuild")),
         batch_size=_positive_int("--mllm-batch-size", _given(raw, "batch_size")),

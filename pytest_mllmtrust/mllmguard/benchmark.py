@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_mllmtrust.core.benchmarks import Benchmark, Board, JudgeRole
+from pytest_mllmtrust.core.benchmarks import Benchmark, Board, JudgeRole, ScoringOption
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import TaskScore
 from pytest_mllmtrust.mllmguard import scores as guard
@@ -26,12 +26,26 @@ GUARDRANK = JudgeRole(
 )
 
 
+#: which hallucination ASD enters truthfulness (mllmguard spec §6.2)
+HALLUCINATION_ASD = ScoringOption(
+    "hallucination_asd",
+    choices=("smoothed", "rate"),
+    default="smoothed",
+    help="MLLMGuard hallucination ASD in truthfulness: smoothed (the fail rate / 3, as upstream) "
+    "or rate (the fail rate); both are reported; default {default}",
+    metavar="MODE",
+)
+
+
 class MLLMGuard(Benchmark):
     name = guard.BENCHMARK
     dimensions = guard.DIMENSIONS
     key_grammar = (
         "mllmguard.[<dimension>.][<en|zh>.]<asd|par>, an MLLMGuard task id (MG.privacy, ...)"
     )
+
+    def options(self) -> tuple[ScoringOption, ...]:
+        return (HALLUCINATION_ASD,)
 
     def judge_roles(self) -> tuple[JudgeRole, ...]:
         return (GUARDRANK,)
@@ -57,7 +71,9 @@ class MLLMGuard(Benchmark):
         options: Mapping[str, str],
     ) -> guard.GuardBoard | None:
         subsets = {t: f"{t} ({s.subset})" for t, s in scores.items() if s.subset}
-        return guard.score_mllmguard(records, options.get("hallucination_asd", "smoothed"), subsets)
+        return guard.score_mllmguard(
+            records, options.get(HALLUCINATION_ASD.name, HALLUCINATION_ASD.default), subsets
+        )
 
     def gate_keys(self) -> dict[str, tuple[float, float]]:
         return dict.fromkeys(guard.gate_keys(), (0.0, 1.0))

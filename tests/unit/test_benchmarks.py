@@ -15,8 +15,8 @@ import pytest
 from pytest_mllmtrust import registry
 from pytest_mllmtrust.core import benchmarks, tasks
 from pytest_mllmtrust.core.aggregate import gate_keys, score_records, tasks_under, valid_keys
-from pytest_mllmtrust.core.benchmarks import Benchmark, JudgeRole, installed
-from pytest_mllmtrust.core.config import parse_config
+from pytest_mllmtrust.core.benchmarks import Benchmark, JudgeRole, ScoringOption, installed
+from pytest_mllmtrust.core.config import option_default, parse_config
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.judges import parse_judges
 from pytest_mllmtrust.core.model import Outcome, SampleRecord, Verdict
@@ -163,7 +163,13 @@ class Toy(Benchmark):
         if not scores:
             return None
         missing = tuple(t for t in ("TOY.1", "TOY.2") if t not in scores)
-        return ToyBoard(sum(s.score for s in scores.values()) / len(scores), missing)
+        task_scores = [s.score for s in scores.values()]
+        if options.get("toy_fold", "mean") == "min":
+            return ToyBoard(min(task_scores), missing)
+        return ToyBoard(sum(task_scores) / len(task_scores), missing)
+
+    def options(self) -> tuple[ScoringOption, ...]:
+        return (TOY_FOLD,)
 
     def gate_keys(self) -> dict[str, tuple[float, float]]:
         return {"toy.overall": (0.0, 100.0)}
@@ -171,6 +177,15 @@ class Toy(Benchmark):
     def judge_roles(self) -> tuple[JudgeRole, ...]:
         return (VERIFIER,)
 
+
+#: how its board folds its tasks' scores
+TOY_FOLD = ScoringOption(
+    "toy_fold",
+    ("mean", "min"),
+    "mean",
+    "toy.overall: the mean or the min; default {default}",
+    metavar="HOW",
+)
 
 #: a role of its own that its task TOY.3 needs: the LLM judge by default, else nothing
 VERIFIER = JudgeRole(
@@ -300,3 +315,32 @@ def test_its_judge_role_is_parsed_defaulted_and_required(tmp_path: Path) -> None
     assert offline.unscorable(toy_task("TOY.1")) is None  # asks for no role of its own
     judged = parse_config({"model": "replay:x", "judge": ["replay:j.jsonl"]}, tmp_path)
     assert TrustSession(judged, tmp_path).unscorable(verified) is None
+
+
+@pytest.mark.usefixtures("toy")
+def test_its_scoring_option_is_parsed_and_reaches_its_fold(tmp_path: Path) -> None:
+    assert option_default("toy_fold") == "mean"
+    assert parse_config({}, tmp_path).scoring == {
+        "hallucination_asd": "smoothed",
+        "toy_fold": "mean",
+    }
+    assert parse_config({"toy_fold": "min"}, tmp_path).scoring["toy_fold"] == "min"
+    with pytest.raises(ConfigError, match=r"^--mllm-toy-fold='max': use one of mean, min$"):
+        parse_config({"toy_fold": "max"}, tmp_path)
+    records = [record("TOY.1", str(k), k < 3) for k in range(4)]  # 75
+    records += [record("TOY.2", str(k), k < 1) for k in range(4)]  # 25
+    assert score_records(records).value("toy.overall") == pytest.approx(50.0)
+    assert score_records(records, toy_fold="min").value("toy.overall") == pytest.approx(25.0)
+
+
+@pytest.mark.usefixtures("toy")
+def test_its_scoring_option_is_a_command_line_and_ini_option(pytester: pytest.Pytester) -> None:
+    helped = pytester.runpytest("--help")
+    helped.stdout.fnmatch_lines(["*--mllm-toy-fold=HOW*toy.overall: the mean or the min; default*"])
+    helped.stdout.fnmatch_lines(["*mllm_toy_fold (string):*"])
+    pytester.makepyfile("def test_nothing(): pass")
+    refused = pytester.runpytest("--mllm-toy-fold=max")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*--mllm-toy-fold='max': use one of mean, min*"])
+    pytester.makeini("[pytest]\nmllm_toy_fold = max\n")
+    assert pytester.runpytest().ret == pytest.ExitCode.USAGE_ERROR

@@ -69,6 +69,19 @@ def test_the_usage_page_states_each_default_as_the_options_do() -> None:
             assert default.strip("`") == shown_default(name), flag
 
 
+def test_the_usage_page_states_each_benchmark_options_default() -> None:
+    """A benchmark's scoring options (Benchmark.options) have their rows too."""
+    from pytest_mllmtrust.core.benchmarks import scoring_options
+
+    page = (Path(__file__).parents[2] / "docs" / "usage.md").read_text(encoding="utf-8")
+    assert scoring_options(), "MLLMGuard declares --mllm-hallucination-asd"
+    for option in scoring_options():
+        row = rf"^\| `{option.flag}=\w+` \| `mllm_{option.name}` \| `(\w+)` \|"
+        found = re.search(row, page, flags=re.MULTILINE)
+        assert found, f"{option.flag} has no row in docs/usage.md"
+        assert found[1] == option.default == shown_default(option.name)
+
+
 def test_model_makes_the_config_active(tmp_path: Path) -> None:
     config = parse_config({"model": "replay:answers.jsonl"}, tmp_path)
     assert config.active is True
