@@ -16,11 +16,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_mllmtrust.core.errors import ConfigError
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import TaskScore, all_tasks
+
+if TYPE_CHECKING:  # the reports' side of a benchmark; the core never draws one
+    from pytest_mllmtrust.reporting.layout import BoardLayout
 
 
 class Board(Protocol):
@@ -189,6 +192,12 @@ class Benchmark(ABC):
         """Scores of its board by gate key, read back from an earlier run's results document
         (for the baseline comparison; NaN for null)."""
         return {}
+
+    def report(self) -> BoardLayout | None:
+        """How the terminal summary, the trust report and the comparison lay out its board
+        (a ``reporting.layout.BoardLayout``); None: the generic layout, a row per score of
+        its board."""
+        return None
 
 
 @functools.cache

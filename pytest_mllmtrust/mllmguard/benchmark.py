@@ -4,12 +4,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust.core.benchmarks import Benchmark, Board, JudgeRole, ScoringOption
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import TaskScore
 from pytest_mllmtrust.mllmguard import scores as guard
+
+if TYPE_CHECKING:  # the reports' side, imported when a report is drawn
+    from pytest_mllmtrust.mllmguard.report import GuardLayout
 
 #: the open dimensions and hallucination have no offline stand-in: without GuardRank or an LLM
 #: judge every item would be unscored, so they do not run
@@ -89,6 +92,11 @@ class MLLMGuard(Benchmark):
 
     def range_note(self, key: str) -> str:
         return "ASD and PAR are fractions: 0.3 is 30%"
+
+    def report(self) -> GuardLayout:
+        from pytest_mllmtrust.mllmguard.report import GuardLayout
+
+        return GuardLayout(self)
 
     def results(self, board: Board | None) -> dict[str, Any]:
         # null when no MLLMGuard task ran: the entry is always there (docs/results-schema.md)

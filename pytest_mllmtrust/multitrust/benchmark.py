@@ -6,12 +6,15 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_mllmtrust.core.benchmarks import Benchmark, Board
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import TaskScore, get_task
 from pytest_mllmtrust.multitrust import scores as pyramid
+
+if TYPE_CHECKING:  # the reports' side, imported when a report is drawn
+    from pytest_mllmtrust.multitrust.report import MultiTrustLayout
 
 #: one module of task definitions per dimension, each registering its tasks on import
 TASK_MODULES = ("fairness", "privacy", "robustness", "safety", "truthfulness")
@@ -67,6 +70,11 @@ class MultiTrust(Benchmark):
     def results(self, board: Board | None) -> dict[str, Any]:
         assert isinstance(board, pyramid.MultiTrustBoard)
         return board.to_dict()
+
+    def report(self) -> MultiTrustLayout:
+        from pytest_mllmtrust.multitrust.report import MultiTrustLayout
+
+        return MultiTrustLayout(self)
 
     def scores_in(self, results: Mapping[str, Any]) -> dict[str, float]:
         """The dimension scores of an earlier results document."""

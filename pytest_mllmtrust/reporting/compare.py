@@ -1,5 +1,6 @@
 """Several runs side by side, as the benchmarks' leaderboards show models: one row per run,
-MultiTrust's overall score and ten sub-aspects, MLLMGuard's ASD and PAR (pure, no pytest)."""
+each installed benchmark's columns (``Benchmark.report``: MultiTrust's overall score and ten
+sub-aspects, MLLMGuard's ASD and PAR), ranked by the first of them (pure, no pytest)."""
 
 from __future__ import annotations
 
@@ -8,49 +9,44 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from typing import Any
 
-from pytest_mllmtrust.multitrust.scores import SUBASPECTS as MULTITRUST_SUBASPECTS
+from pytest_mllmtrust.core.benchmarks import installed
 from pytest_mllmtrust.reporting.html import verdict_of
-
-MULTITRUST_COLUMNS = ("overall", *MULTITRUST_SUBASPECTS)
-GUARD_COLUMNS = ("ASD %", "PAR %")
+from pytest_mllmtrust.reporting.layout import Column, layout_of
 
 
-def _value(entry: Mapping[str, Any] | None, field: str = "score") -> float:
-    value = None if entry is None else entry.get(field)
-    return math.nan if value is None else float(value)
+def _columns_of(results: Mapping[str, Any]) -> dict[str, Column]:
+    """Every installed benchmark's columns of one run, in benchmark order."""
+    out: dict[str, Column] = {}
+    for benchmark in installed():
+        out.update(layout_of(benchmark).columns(results))
+    return out
 
 
 def leaderboard(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> list[dict[str, Any]]:
     """One row per (label, results). Only runs that measured the same thing are ranked (best
-    MultiTrust overall first): the same tasks on the same number of samples as the run that
-    evaluated the most. The others follow, unranked, with the reason."""
+    first on the first column, MultiTrust's overall): the same tasks on the same number of
+    samples as the run that evaluated the most. The others follow, unranked, with the
+    reason."""
     rows: list[dict[str, Any]] = []
     for label, results in runs:
-        scores = {"overall": _value(results.get("overall"))}
-        scores |= {s: _value(results.get("subaspects", {}).get(s)) for s in MULTITRUST_SUBASPECTS}
-        guard = (results.get("mllmguard") or {}).get("overall")
-        scores["ASD %"] = 100 * _value(guard, "asd")
-        scores["PAR %"] = 100 * _value(guard, "par")
-        entries = {"overall": results.get("overall"), **results.get("subaspects", {})}
-        partial = {
-            c for c, e in entries.items() if isinstance(e, Mapping) and not e.get("complete", True)
-        }
-        if isinstance(guard, Mapping) and not guard.get("complete", True):
-            partial |= set(GUARD_COLUMNS)
+        columns = _columns_of(results)
         coverage = _coverage(results)
         rows.append({
-            "label": label, "scores": scores, "partial": partial, "coverage": coverage,
+            "label": label, "scores": {c: v.value for c, v in columns.items()},
+            "partial": {c for c, v in columns.items() if v.partial},
+            "charted": [c for c, v in columns.items() if v.charted], "coverage": coverage,
             "samples": sum(n for _, n in coverage), "gate": verdict_of(results.get("gate", {})),
             "rank": None, "note": "",
         })  # fmt: skip
     if not rows:
         return rows
     reference = max(rows, key=lambda r: r["samples"])
-    ranked = sorted(
-        (r for r in rows if r["coverage"] == reference["coverage"]),
-        key=lambda r: -r["scores"]["overall"] if not math.isnan(r["scores"]["overall"])
-        else math.inf,
-    )  # fmt: skip
+
+    def best_first(row: Mapping[str, Any]) -> float:
+        first = next(iter(row["scores"].values()), math.nan)
+        return math.inf if math.isnan(first) else -first
+
+    ranked = sorted((r for r in rows if r["coverage"] == reference["coverage"]), key=best_first)
     for position, row in enumerate(ranked, 1):
         row["rank"] = position
     others = [r for r in rows if r["rank"] is None]
@@ -81,7 +77,7 @@ def _difference(row: Mapping[str, Any], reference: Mapping[str, Any]) -> str:
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """The columns any run has a value in."""
-    names = [*MULTITRUST_COLUMNS, *GUARD_COLUMNS]
+    names = rows[0]["scores"] if rows else []
     return [c for c in names if any(not math.isnan(r["scores"][c]) for r in rows)]
 
 
@@ -112,7 +108,7 @@ def terminal_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def html_page(rows: Sequence[Mapping[str, Any]]) -> str:
-    """A self-contained page: the table, and a chart of the MultiTrust columns per run."""
+    """A self-contained page: the table, and a chart of the columns on 0-100 per run."""
     from pytest_mllmtrust.reporting import charts
 
     columns = _columns(rows)
@@ -129,17 +125,19 @@ def html_page(rows: Sequence[Mapping[str, Any]]) -> str:
         for row in rows
         if row["note"]
     )
-    bars = [c for c in columns if c in MULTITRUST_COLUMNS]
+    bars = [c for c in columns if c in rows[0]["charted"]]
     chart = charts.grouped_bars(
         [row["label"] for row in rows], bars, [[row["scores"][c] for c in bars] for row in rows]
     ) if bars else ""  # fmt: skip
+    legends = [layout_of(b).legend for b in installed()]
+    legend = "; ".join(text for text in legends if text)
+    legend += ". " if legend else ""
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Trust comparison'
         "</title><style>body{font:14px system-ui,sans-serif;margin:1.5rem auto;max-width:1200px}"
         "table{border-collapse:collapse}td,th{border-bottom:1px solid #ddd;padding:.3rem .5rem}"
         "td.num{text-align:right;font-variant-numeric:tabular-nums}</style></head><body>"
-        "<h1>Trust comparison</h1><p>MultiTrust on 0-100 (higher is better); MLLMGuard ASD "
-        "(lower is better) and PAR in %. * partial: not every task or variant of the score ran."
-        f"</p><table><tr>{head}</tr>{body}</table><ul>{notes}</ul>"
+        f"<h1>Trust comparison</h1><p>{escape(legend)}* partial: not every task or variant of "
+        f"the score ran.</p><table><tr>{head}</tr>{body}</table><ul>{notes}</ul>"
         f"<div>{chart}</div></body></html>"
     )

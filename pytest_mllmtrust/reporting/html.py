@@ -12,15 +12,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import math
 import re
 from collections.abc import Callable, Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
 
-from pytest_mllmtrust.multitrust.scores import DIMENSIONS as MULTITRUST_DIMENSIONS
+from pytest_mllmtrust.core.benchmarks import installed
 from pytest_mllmtrust.reporting import charts
+from pytest_mllmtrust.reporting.layout import Section, html_score, interval_of, layout_of, number
 
 #: longest prompt or output shown in a table cell (the results file has the full text)
 CELL_CHARS = 600
@@ -31,15 +31,6 @@ _SHA = re.compile(r"^[0-9a-f]{64}$")
 def _clip(value: Any, limit: int = CELL_CHARS) -> str:
     text = "" if value is None else str(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _number(value: Any) -> float:
-    return math.nan if value is None else float(value)
-
-
-def _interval(results: Mapping[str, Any], key: str) -> tuple[float, float] | None:
-    found = results.get("intervals", {}).get(key)
-    return None if found is None else (_number(found[0]), _number(found[1]))
 
 
 def thumbnail(data: bytes, pixels: int = THUMB_PIXELS) -> str:
@@ -86,20 +77,10 @@ def collect_thumbnails(
     return thumbs
 
 
-def _multitrust_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    rows = []
-    if results.get("overall"):
-        rows.append(("MultiTrust overall", "overall", results["overall"], 0))
-    dimensions, subaspects = results.get("dimensions", {}), results.get("subaspects", {})
-    for dimension, parts in MULTITRUST_DIMENSIONS.items():
-        if dimension in dimensions:
-            rows.append((dimension, dimension, dimensions[dimension], 1))
-        rows += [(s, s, subaspects[s], 2) for s in parts if s in subaspects]
-    return [
-        {"label": label, "depth": depth, "score": _number(agg.get("score")),
-         "interval": _interval(results, key), "missing": agg.get("missing", [])}
-        for label, key, agg, depth in rows
-    ]  # fmt: skip
+def _sections(results: Mapping[str, Any]) -> list[Section]:
+    """Each installed benchmark's table (Benchmark.report), in benchmark order."""
+    found = (layout_of(b).section(results) for b in installed())
+    return [section for section in found if section is not None]
 
 
 def _task_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -107,8 +88,8 @@ def _task_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
         {
             "task": task,
             "description": info.get("description", ""),
-            "score": _number(info.get("score")),
-            "interval": _interval(results, task),
+            "score": number(info.get("score")),
+            "interval": interval_of(results, task),
             "counts": info.get("counts", {}),
             "incomplete": info.get("incomplete", []),
             "variants": info.get("variants", {}),
@@ -117,47 +98,15 @@ def _task_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def _guard_rows(results: Mapping[str, Any]) -> list[dict[str, Any]]:
-    board = results.get("mllmguard")
-    if not board:
-        return []
-    rows = [("MLLMGuard overall", "", board["overall"], 0)]
-    for dimension, score in board["dimensions"].items():
-        rows.append((dimension, dimension, score, 1))
-        if dimension == "truthfulness":
-            rows += [(k, k, s, 2) for k, s in board["truthfulness_subtasks"].items()]
-    languages = board["languages"].items()
-    rows += [(f"overall, {lan} only", lan, table["overall"], 1) for lan, table in languages]
-    out = []
-    for label, key, score, depth in rows:
-        prefix = "mllmguard." + (f"{key}." if key else "")
-        out.append({
-            "label": label, "depth": depth,
-            "asd": _number(score["asd"]), "par": _number(score["par"]),
-            "n": score["n"], "missing": score["missing"],
-            "asd_interval": _interval(results, prefix + "asd"),
-            "par_interval": _interval(results, prefix + "par"),
-        })  # fmt: skip
-    return out
-
-
 def _charts(results: Mapping[str, Any]) -> list[str]:
+    """Each benchmark's charts, then the task scores'."""
     limits = {c["key"]: float(c["limit"]) for c in results.get("gate", {}).get("checks", [])
               if c["op"] in (">=", ">")}  # fmt: skip
-    drawn = []
-    dims = [d for d in MULTITRUST_DIMENSIONS if d in results.get("dimensions", {})]
-    if dims:
-        bars = [(d, _number(results["dimensions"][d]["score"]), _interval(results, d))
-                for d in dims]  # fmt: skip
-        drawn.append(charts.score_bars(bars, limits, "MultiTrust dimensions (0-100)"))
+    drawn = [chart for b in installed() for chart in layout_of(b).charts(results, limits)]
     tasks = _task_rows(results)
     if tasks:
         bars = [(t["task"], t["score"], t["interval"]) for t in tasks]
         drawn.append(charts.score_bars(bars, limits, "Task scores (0-100), thresholds in blue"))
-    guard = results.get("mllmguard")
-    if guard:
-        rows = [(k, _number(s["asd"]), _number(s["par"])) for k, s in guard["dimensions"].items()]
-        drawn.append(charts.guard_bars(rows, "MLLMGuard per dimension"))
     return drawn
 
 
@@ -186,8 +135,7 @@ def render(results: Mapping[str, Any], thumbs: Mapping[str, str] | None = None) 
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    env.filters["score"] = lambda v: "–" if v is None or math.isnan(v) else f"{v:.2f}"
-    env.filters["pct"] = lambda v: "–" if v is None or math.isnan(v) else f"{100 * v:.2f}"
+    env.filters["score"] = html_score
     samples = _sample_rows(results, thumbs)
     verdict = verdict_of(results.get("gate", {}))
     return env.get_template("report.html.j2").render(
@@ -195,9 +143,8 @@ def render(results: Mapping[str, Any], thumbs: Mapping[str, str] | None = None) 
         gate=results.get("gate", {}),
         verdict=verdict,
         verdict_words=VERDICTS.get(verdict, ("", verdict))[1],
-        multitrust=_multitrust_rows(results),
+        sections=_sections(results),
         tasks=_task_rows(results),
-        guard=_guard_rows(results),
         charts=_charts(results),
         samples=samples,
         tasks_seen=sorted({s["task"] for s in samples}),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 from pytest_mllmtrust.core.aggregate import Scoreboard
@@ -11,17 +10,12 @@ from pytest_mllmtrust.core.model import Outcome, SampleRecord
 from pytest_mllmtrust.core.results import SCHEMA_VERSION
 from pytest_mllmtrust.core.runner import Progress
 from pytest_mllmtrust.core.thresholds import Gate
-from pytest_mllmtrust.mllmguard.scores import GuardBoard, GuardScore
-from pytest_mllmtrust.multitrust.scores import DIMENSIONS as MULTITRUST_DIMENSIONS
-from pytest_mllmtrust.multitrust.scores import SUBASPECTS as MULTITRUST_SUBASPECTS
-
-
-def _fmt(value: float | None) -> str:
-    return "   -  " if value is None or math.isnan(value) else f"{value:6.2f}"
+from pytest_mllmtrust.reporting.layout import layout_of
 
 
 def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[str]:
-    """The outcome counts, then one row per dimension, sub-aspect and task that ran."""
+    """The outcome counts, then each benchmark's rows (Benchmark.report), then a note when a
+    score shown or a task lacks something."""
     counts = {o: sum(r.outcome is o for r in records) for o in Outcome}
     excluded = sum(r.excluded for r in records)
     yield (
@@ -29,32 +23,12 @@ def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[st
         f"{counts[Outcome.UNSCORED] - excluded} unscored, {counts[Outcome.ERROR]} errors"
         + (f", {excluded} excluded by the benchmark's metric" if excluded else "")
     )
-    if board.overall is not None:
-        yield f"{'score':>6}  {'':<3} item"
-        yield f"{_fmt(board.overall.value)}  {_mark(board.overall.missing)} MultiTrust overall"
-    for dim, subs in MULTITRUST_DIMENSIONS.items():
-        if dim not in board.dimensions:
-            continue
-        agg = board.dimensions[dim]
-        yield f"{_fmt(agg.value)}  {_mark(agg.missing)} {dim}"
-        for sub in subs:
-            if sub not in board.subaspects:
-                continue
-            sagg = board.subaspects[sub]
-            yield f"{_fmt(sagg.value)}  {_mark(sagg.missing)}   {sub}"
-            for task in MULTITRUST_SUBASPECTS[sub]:
-                if task in board.tasks:
-                    ts = board.tasks[task]
-                    ran = ts.subset or f"{sum(ts.counts.values())} samples"
-                    mark = _mark(() if ts.complete else (task,))
-                    yield f"{_fmt(ts.score)}  {mark}     {task}  ({ran})"
-    if board.mllmguard is not None:
-        yield from _guard_lines(board.mllmguard)
-    partial = [a.complete for a in board.dimensions.values()]
-    partial += [t.complete for t in board.tasks.values()]
-    if board.mllmguard is not None:
-        partial.append(not board.mllmguard.overall.missing)
-    if not all(partial):
+    complete = [t.complete for t in board.tasks.values()]
+    for benchmark in board.benchmarks:
+        layout, own = layout_of(benchmark), board.board(benchmark.name)
+        yield from layout.terminal_lines(own)
+        complete.append(layout.complete(own))
+    if not all(complete):
         yield "  * partial: not every task or variant of this score ran (see the results file)"
 
 
@@ -65,36 +39,10 @@ def gate_lines(gate: Gate) -> Iterator[str]:
     yield gate.headline
 
 
-def _guard_lines(board: GuardBoard) -> Iterator[str]:
-    """MLLMGuard's ASD (lower is better) and PAR (higher is better), in percent."""
-
-    def row(score: GuardScore, label: str) -> str:
-        return f"{_fmt(100 * score.asd)}  {_fmt(100 * score.par)}  {_mark(score.missing)} {label}"
-
-    yield f"{'ASD %':>6}  {'PAR %':>6}  {'':<3} MLLMGuard (ASD: lower is better)"
-    yield row(board.overall, "MLLMGuard overall")
-    for dim, score in board.dimensions.items():
-        yield row(score, dim)
-        if dim == "truthfulness":
-            yield from (row(sub, f"  {name}") for name, sub in board.subtasks.items())
-    for lan, table in board.languages.items():
-        yield row(table["overall"], f"overall, {lan} only")
-
-
-def _mark(missing: tuple[str, ...]) -> str:
-    return " * " if missing else "   "
-
-
 def one_line(board: Scoreboard, records: list[SampleRecord], gate: Gate) -> str:
     """The ``-q`` form: each benchmark's headline scores that ran."""
-    scores = []
-    if board.overall is not None:
-        scores.append(f"overall {_fmt(board.overall.value).strip()}")
-    if board.mllmguard is not None:
-        guard = board.mllmguard.overall
-        scores.append(
-            f"MLLMGuard ASD {_fmt(100 * guard.asd).strip()}% PAR {_fmt(100 * guard.par).strip()}%"
-        )
+    headlines = (layout_of(b).headline(board.board(b.name)) for b in board.benchmarks)
+    scores = [line for line in headlines if line]
     errors = sum(r.outcome is Outcome.ERROR for r in records)
     return ", ".join(
         [f"mllmtrust: {len(records)} samples", *scores, f"{errors} errors",

@@ -155,3 +155,20 @@ def test_an_unknown_key_names_the_installed_benchmarks_keys(
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert "unknown key 'acme.latency'" in proc.stderr
     assert "acme.overall" in proc.stderr
+
+
+def test_its_board_shows_in_the_terminal_summary_and_the_trust_report(
+    team: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = team
+    proc = run(
+        *("-m", "pytest", "--pyargs", "acme_trust.suites", "-p", "no:cacheprovider"),
+        *("--mllm=replay:answers.jsonl", "--mllm-html=report.html"),
+        cwd=repo,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr  # no threshold: the gate passes
+    # the generic layout of a board: each of its scores by gate key (75 = mean of 50 and 100)
+    assert " score      acme\n 75.00      acme.overall\n" in proc.stdout
+    page = (repo / "report.html").read_text(encoding="utf-8")
+    assert '<td>acme.overall</td><td class="num">75.00</td>' in page

@@ -344,3 +344,24 @@ def test_its_scoring_option_is_a_command_line_and_ini_option(pytester: pytest.Py
     refused.stderr.fnmatch_lines(["*--mllm-toy-fold='max': use one of mean, min*"])
     pytester.makeini("[pytest]\nmllm_toy_fold = max\n")
     assert pytester.runpytest().ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.usefixtures("toy")
+def test_a_board_with_no_layout_of_its_own_shows_in_the_terminal_and_the_report() -> None:
+    from pytest_mllmtrust.core.thresholds import Gate
+    from pytest_mllmtrust.reporting import html
+    from pytest_mllmtrust.reporting.terminal import one_line, summary_lines
+
+    records = [record("TOY.1", str(k), k < 3) for k in range(4)]  # 75; TOY.2 did not run
+    board = score_records(records)
+    assert list(summary_lines(board, records))[1:] == [
+        " score      toy",  # the built-ins show nothing: none of their tasks ran
+        " 75.00   *  toy.overall",
+        "  * partial: not every task or variant of this score ran (see the results file)",
+    ]
+    line = one_line(board, records, Gate((), False))
+    assert line.startswith("mllmtrust: 4 samples, toy.overall 75.00, 0 errors")
+    page = html.render({"toy": board.results()["toy"], "tasks": {}, "samples": []})
+    assert "<h2>toy</h2>" in page
+    assert '<td>toy.overall</td><td class="num">75.00</td>' in page
+    assert "<h2>MultiTrust</h2>" not in page  # nothing of theirs in this document
