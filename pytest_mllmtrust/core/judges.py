@@ -154,10 +154,11 @@ def parse_judges(entries: Iterable[str], *, embedding_available: bool) -> dict[s
         "action": "rules",
         "toxicity": "none",
         "moderation": "none",
-        "embedding": "minilm" if embedding_available else "none",
     }
     for name, added in benchmark_roles().items():
         defaults[name] = "llm" if added.llm_by_default and llm.active else added.default
+    # the order the run header lists the roles in: the benchmarks' roles before embedding
+    defaults["embedding"] = "minilm" if embedding_available else "none"
     settings = {"llm": llm}
     for role, default in defaults.items():
         settings[role] = _setting(role, given.get(role, default), typed.get(role))
