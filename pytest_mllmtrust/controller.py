@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,8 +24,15 @@ from pytest_mllmtrust.core.baseline import Comparison, compare
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.judges import is_official, unpinned_reason
 from pytest_mllmtrust.core.model import Outcome, Sample, SampleRecord, Verdict, printable
+from pytest_mllmtrust.core.resolution import (
+    bound_resolution,
+    flip_resolution,
+    flips_data,
+    flips_line,
+)
 from pytest_mllmtrust.core.results import build_results, read_results, write_results
 from pytest_mllmtrust.core.runner import RunStats, make_record
+from pytest_mllmtrust.core.stats import is_pass_rate, pass_counts
 from pytest_mllmtrust.core.tasks import get_task
 from pytest_mllmtrust.core.thresholds import (
     BUDGET_KEYS,
@@ -161,7 +169,10 @@ class Controller:
                     value, bound = pessimistic(threshold, board.interval(threshold.key))
                 partial = board.completeness(threshold.key)
                 why = self.why_unscored(tasks_under(threshold.key))
-                checks.append(check(threshold, value, partial, bound, why))
+                gate_check = check(threshold, value, partial, bound, why)
+                if self.config.gate == "lower-bound":
+                    gate_check = self._with_bound_resolution(gate_check, pass_counts(records))
+                checks.append(gate_check)
         if self.config.baseline is not None:
             checks.append(self._baseline_check(records, board))
         on_scores = any(t.on_score for t in config.thresholds) or config.baseline is not None
@@ -191,6 +202,24 @@ class Controller:
         )
         return GateCheck(Threshold("scored", ">=", 1.0), 0.0, False, sentence)
 
+    def _with_bound_resolution(
+        self, gate_check: GateCheck, counts: Mapping[str, tuple[int, int]]
+    ) -> GateCheck:
+        """A lower-bound check with the score its key needs to pass at this sample count."""
+        assert self.scoreboard is not None
+        board, threshold = self.scoreboard, gate_check.threshold
+        key = threshold.key
+        samples = sum(counts.get(t, (0, 0))[1] for t in tasks_under(key))
+        pass_rate = key in board.tasks and is_pass_rate(
+            board.tasks[key].score, *counts.get(key, (0, 0))
+        )
+        found = bound_resolution(
+            threshold, board.value(key), board.interval(key), samples, pass_rate
+        )
+        if found is None:
+            return gate_check
+        return replace(gate_check, resolution=found.sentence(), resolution_data=found.to_dict())
+
     def _baseline_check(self, records: list[SampleRecord], board: Scoreboard) -> GateCheck:
         """One gate check: no task, nor a score a benchmark groups its tasks into, regressed
         against the baseline."""
@@ -216,7 +245,10 @@ class Controller:
         else:
             sentence = "baseline: MISSED, " + "; ".join(c.sentence(tolerance) for c in regressed)
         worst = min((c.delta for c in regressed if c.delta is not None), default=None)
-        return GateCheck(threshold, worst, not regressed, sentence)
+        floors = [flip_resolution(c.key, c.shared, tolerance) for c in self.comparisons]
+        return GateCheck(threshold, worst, not regressed, sentence,
+                         resolution=flips_line(floors, tolerance),
+                         resolution_data=flips_data(floors, tolerance))  # fmt: skip
 
     def records(self) -> list[SampleRecord]:
         """Every collected record, in uid order."""

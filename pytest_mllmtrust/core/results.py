@@ -18,7 +18,7 @@ from pytest_mllmtrust.core.aggregate import Scoreboard
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import SampleRecord
 from pytest_mllmtrust.core.tasks import get_task
-from pytest_mllmtrust.core.thresholds import Gate
+from pytest_mllmtrust.core.thresholds import Gate, GateCheck
 
 SCHEMA_VERSION = 3
 
@@ -65,22 +65,26 @@ def build_results(
             "passed": gate.passed,
             "verdict": gate.verdict,
             "score_thresholds_set": gate.on_scores,
-            "checks": [
-                {
-                    "threshold": str(c.threshold),
-                    "key": c.threshold.key,
-                    "op": c.threshold.op,
-                    "limit": c.threshold.limit,
-                    "observed": number(c.observed),
-                    "passed": c.passed,
-                    "partial": list(c.partial),
-                    "message": c.sentence,
-                }
-                for c in gate.checks
-            ],
+            "checks": [_check_entry(c) for c in gate.checks],
         },
         "samples": [r.to_dict() for r in records],
     }
+
+
+def _check_entry(c: GateCheck) -> dict[str, Any]:
+    entry = {
+        "threshold": str(c.threshold),
+        "key": c.threshold.key,
+        "op": c.threshold.op,
+        "limit": c.threshold.limit,
+        "observed": number(c.observed),
+        "passed": c.passed,
+        "partial": list(c.partial),
+        "message": c.sentence,
+    }
+    if c.resolution_data is not None:  # only where worked out (docs/results-schema.md)
+        entry["resolution"] = dict(c.resolution_data)
+    return entry
 
 
 _RESERVED = frozenset({"schema_version", "run", "tasks", "intervals", "gate", "samples"})

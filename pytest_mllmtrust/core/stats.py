@@ -73,21 +73,30 @@ def bootstrap(
     return {k: (percentile(v, 0.025), percentile(v, 0.975)) for k, v in drawn.items()}
 
 
-def pass_rate_intervals(
-    records: Iterable[SampleRecord], scores: Mapping[str, float]
-) -> dict[str, Interval]:
-    """Wilson intervals (x 100) for the task scores that equal 100 x the task's pass rate over
-    its scored samples."""
+def pass_counts(records: Iterable[SampleRecord]) -> dict[str, tuple[int, int]]:
+    """Per task: its passed samples and its scored (passed or failed) samples."""
     counts: dict[str, list[int]] = {}
     for record in records:
         if record.outcome in (Outcome.PASS, Outcome.FAIL):
             tally = counts.setdefault(record.task, [0, 0])
             tally[0] += record.outcome is Outcome.PASS
             tally[1] += 1
+    return {task: (passed, n) for task, (passed, n) in counts.items()}
+
+
+def is_pass_rate(score: float, passed: int, n: int) -> bool:
+    """Whether a task score is 100 x its pass rate over its scored samples."""
+    return n > 0 and not math.isnan(score) and math.isclose(score, 100 * passed / n, abs_tol=1e-9)
+
+
+def pass_rate_intervals(
+    records: Iterable[SampleRecord], scores: Mapping[str, float]
+) -> dict[str, Interval]:
+    """Wilson intervals (x 100) for the task scores that equal 100 x the task's pass rate over
+    its scored samples."""
     intervals = {}
-    for task, (passed, n) in counts.items():
-        score = scores.get(task, math.nan)
-        if not math.isnan(score) and math.isclose(score, 100 * passed / n, abs_tol=1e-9):
+    for task, (passed, n) in pass_counts(records).items():
+        if is_pass_rate(scores.get(task, math.nan), passed, n):
             low, high = wilson(passed, n)
             intervals[task] = (100 * low, 100 * high)
     return intervals

@@ -19,6 +19,7 @@ import operator
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from pytest_mllmtrust.core.benchmarks import lower_is_better, range_note
 from pytest_mllmtrust.core.errors import ConfigError
@@ -82,6 +83,10 @@ class GateCheck:
     passed: bool
     sentence: str
     partial: tuple[str, ...] = ()
+    #: what the check could see (core.resolution): a line printed under its sentence, and
+    #: its figures for the results document (None: not worked out for this check)
+    resolution: str = ""
+    resolution_data: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +114,11 @@ class Gate:
         if self.verdict == "no score thresholds set":
             return "gate: no score thresholds set, only the error and unscored budgets were checked"
         return f"gate {self.verdict.upper()}"
+
+
+def passes(threshold: Threshold, observed: float) -> bool:
+    """Whether an observed value holds the threshold."""
+    return _OPS[threshold.op](observed, threshold.limit)
 
 
 def pessimistic(
@@ -139,7 +149,7 @@ def check(
         what = f"no {bound} for" if bound else "no value for"
         sentence = f"{t}: MISSED, {what} {t.key!r} in this run ({why})"
         return GateCheck(t, observed, False, sentence, partial)
-    passed = _OPS[t.op](observed, t.limit)
+    passed = passes(t, observed)
     fmt = "{:.4g}" if t.key in BUDGET_KEYS else "{:.2f}"
     shown = fmt.format(observed)
     if passed:

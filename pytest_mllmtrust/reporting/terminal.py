@@ -33,9 +33,11 @@ def summary_lines(board: Scoreboard, records: list[SampleRecord]) -> Iterator[st
 
 
 def gate_lines(gate: Gate) -> Iterator[str]:
-    """Each check's sentence, then the verdict."""
+    """Each check's sentence (with what it could see, where worked out), then the verdict."""
     for c in gate.checks:
         yield f"gate: {c.sentence}"
+        if c.resolution:
+            yield f"gate:   {c.resolution}"
     yield gate.headline
 
 
