@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import platform
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_mllmtrust import EXIT_GATE_FAILED, __version__
 from pytest_mllmtrust.bundled import bundled_path
@@ -45,6 +47,9 @@ from pytest_mllmtrust.core.thresholds import (
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.session import WORKER_BACKEND, WORKER_STATS, TrustSession
 
+if TYPE_CHECKING:
+    from pytest_mllmtrust.reporting.markdown import ScoreRow
+
 __all__ = ["Controller", "ItemReport", "orphan_record"]
 
 # pytest's exit statuses (pytest.ExitCode) that the gate amends, as numbers: no pytest import
@@ -72,9 +77,11 @@ class ItemReport(Protocol):
 class Controller:
     """Collects the records of every trust item of the run and decides what they add up to."""
 
-    def __init__(self, session: TrustSession) -> None:
+    def __init__(self, session: TrustSession, environ: Mapping[str, str] | None = None) -> None:
         self.session = session
         self.config = session.config
+        #: the environment the run's CI set (GitHub Actions' job summary file)
+        self.environ = os.environ if environ is None else environ
         self.started = dt.datetime.now(dt.UTC)
         self.collected: dict[str, SampleRecord] = {}
         #: why the trust items of a task were skipped (harmful data, no scorer, ...)
@@ -144,7 +151,12 @@ class Controller:
         # the intervals cost a bootstrap: drawn only when the gate, the results file or the
         # trust report shows them (the terminal summary does not)
         config = self.config
-        shown = config.gate == "lower-bound" or config.json_path or config.html_path
+        shown = (
+            config.gate == "lower-bound"
+            or config.json_path
+            or config.html_path
+            or self.markdown_target()
+        )
         self.scoreboard = board = score_records(
             records,
             **config.scoring,
@@ -356,7 +368,8 @@ class Controller:
         """The results file and the standalone trust report, where asked for. ``amend`` may
         change the document first (the ``pytest_mllmtrust_update_results`` hook)."""
         json_path, html_path = self.config.json_path, self.config.html_path
-        if json_path is None and html_path is None:
+        markdown = self.markdown_target()
+        if json_path is None and html_path is None and markdown is None:
             return
         # the per-sample records are streamed into the file, not built into the document
         head = self.results(samples=False)
@@ -370,6 +383,62 @@ class Controller:
             results = head | {"samples": [r.to_dict() for r in self.records()]}
             html_path.parent.mkdir(parents=True, exist_ok=True)
             html.write(results, html_path, self.session.data_root_of)
+        if markdown is not None:
+            self.write_markdown(head, *markdown)
+
+    def markdown_target(self) -> tuple[Path, bool] | None:
+        """Where the Markdown summary goes, and whether it is appended: --mllm-md's file, else
+        GitHub Actions' job summary (appended: every step of a job adds to it), else nowhere."""
+        step = self.environ.get("GITHUB_STEP_SUMMARY")
+        step_file = Path(step).resolve() if step else None
+        path = self.config.md_path
+        if path is None:
+            if step_file is None or not self.config.md_step_summary:
+                return None
+            return step_file, True
+        return path, path == step_file
+
+    def write_markdown(self, head: Mapping[str, Any], path: Path, append: bool) -> None:
+        """The Markdown summary of the results document ``head``, keys masked like every
+        other text of the run."""
+        from pytest_mllmtrust.reporting.markdown import render
+
+        text = self.session.redact(render(head, self.score_rows(), self.report_locations()))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a" if append else "w", encoding="utf-8") as out:
+            out.write(("\n" if append else "") + text)
+
+    def score_rows(self) -> list[ScoreRow]:
+        """Every score above the tasks, each benchmark's in turn, the widest first (the overall
+        score, then dimensions, then sub-aspects): what the Markdown summary's table shows."""
+        from pytest_mllmtrust.reporting.markdown import ScoreRow
+
+        assert self.scoreboard is not None
+        board = self.scoreboard
+        rows = []
+        for name in board.boards:
+            own = board.board(name)
+            keys = [] if own is None else [k for k in own.values() if k not in board.tasks]
+            keys.sort(key=lambda k: -len(tasks_under(k)))
+            rows += [ScoreRow(k, board.value(k), board.completeness(k)) for k in keys]
+        return rows
+
+    def report_locations(self) -> list[tuple[str, str]]:
+        """Where the run's full reports are, for the Markdown summary: the files it wrote
+        (relative to the rootdir when under it) and, on GitHub Actions, the run's page, where
+        the uploaded artifacts are."""
+        found = []
+        for what, path in (("results", self.config.json_path),
+                           ("trust report", self.config.html_path)):  # fmt: skip
+            if path is not None:
+                root = self.session.rootdir.resolve()
+                found.append(
+                    (what, str(path.relative_to(root) if path.is_relative_to(root) else path))
+                )
+        run_page = github_run_page(self.environ)
+        if run_page:
+            found.append(("this run and its artifacts", run_page))
+        return found
 
     def exit_status(self, status: int, tests_failed: int) -> int:
         """The run's exit status, from the one pytest decided and its count of failed tests.
@@ -420,6 +489,10 @@ class Controller:
             lines.append(f"results: {self.config.json_path}")
         if self.config.html_path is not None:
             lines.append(f"trust report: {self.config.html_path}")
+        markdown = self.markdown_target()
+        if markdown is not None:
+            path, append = markdown
+            lines.append(f"summary: {'appended to ' if append else ''}{path}")
         return lines
 
     def verdict_line(self) -> str:
@@ -449,6 +522,21 @@ class Controller:
             *gate_lines(self.gate),
         ]
         return summary_fragment(lines, self.gate.verdict)
+
+
+def github_run_page(environ: Mapping[str, str]) -> str:
+    """The address of this GitHub Actions run's page, from the variables GitHub sets (each
+    checked for its form, since the address becomes a link); "" elsewhere."""
+    server = environ.get("GITHUB_SERVER_URL", "")
+    repository = environ.get("GITHUB_REPOSITORY", "")
+    run_id = environ.get("GITHUB_RUN_ID", "")
+    if (
+        re.fullmatch(r"https://[\w.\-]+(:\d+)?", server)
+        and re.fullmatch(r"[\w.\-]+/[\w.\-]+", repository)
+        and run_id.isdigit()
+    ):
+        return f"{server}/{repository}/actions/runs/{run_id}"
+    return ""
 
 
 def orphan_record(nodeid: str, task: str, why: str) -> SampleRecord:

@@ -184,6 +184,15 @@ OPTIONS: list[tuple[str, str, str, str, dict[str, Any]]] = [
         {"metavar": "PATH"},
     ),
     (
+        "md",
+        "--mllm-md",
+        "write the Markdown summary (verdict, checks, scores, regressions) here, or 'none'; on "
+        "GitHub Actions it is appended to the job summary ($GITHUB_STEP_SUMMARY) unless a file "
+        "or 'none' is given (docs/ci.md)",
+        "string",
+        {"metavar": "PATH"},
+    ),
+    (
         "threshold",
         "--mllm-threshold",
         "gate: KEY=VALUE (score >= VALUE) or KEY<=VALUE, e.g. "

@@ -14,6 +14,9 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The suite's own CI may be GitHub Actions: its trust runs must not append their summaries to
+# the job summary (the tests that check that set the variable themselves).
+os.environ.pop("GITHUB_STEP_SUMMARY", None)
 # One torch thread per process, the plugin's default (pytest_mllmtrust.cpus): the tiny models
 # built and run here are several times slower with a thread per core on a busy 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")

@@ -128,6 +128,11 @@ class RunConfig:
     seed: int = 0
     json_path: Path | None = None
     html_path: Path | None = None
+    #: the Markdown summary's file; None: the job summary on GitHub Actions, else none
+    md_path: Path | None = None
+    #: whether the summary goes to GitHub Actions' job summary when no file is named
+    #: (--mllm-md=none turns it off)
+    md_step_summary: bool = True
     thresholds: tuple[Threshold, ...] = ()
     #: how a sample whose verdict is fail is reported to pytest: "fail" or "xfail"
     sample_failures: str = "fail"
@@ -206,6 +211,7 @@ _FIELD_OF_OPTION = {
     "cache": "cache_dir",
     "html": "html_path",
     "json": "json_path",
+    "md": "md_path",
     "judge": "judges",
     "templates": "templates_dir",
     "threshold": "thresholds",
@@ -300,6 +306,8 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
 
     json_raw = raw.get("json")
     scoring = scoring_options()
+    md_raw = raw.get("md")
+    md_path = None if md_raw in (None, "", "none") else (rootdir / Path(str(md_raw))).resolve()
     return RunConfig(
         model=model,
         data=_data_roots(raw.get("data") or (), rootdir),
@@ -320,6 +328,8 @@ def parse_config(raw: Mapping[str, Any], rootdir: Path) -> RunConfig:
         seed=_positive_int("--mllm-seed", _given(raw, "seed"), allow_zero=True),
         json_path=(rootdir / json_raw).resolve() if json_raw else None,
         html_path=_report_path(raw.get("html"), rootdir),
+        md_path=md_path,
+        md_step_summary=md_raw != "none",
         thresholds=parse_all(raw.get("threshold") or ()),
         sample_failures=_choice(
             "--mllm-sample-failures", _given(raw, "sample_failures"), SAMPLE_FAILURES

@@ -290,6 +290,24 @@ def test_json_path_is_relative_to_rootdir(tmp_path: Path) -> None:
     assert config.json_path == (tmp_path / "out" / "results.json").resolve()
 
 
+@pytest.mark.parametrize(
+    ("raw", "path", "step_summary"),
+    [
+        (None, None, True),  # the default: GitHub Actions' job summary where there is one
+        ("", None, True),
+        ("none", None, False),  # the documented way out
+        ("ci/summary.md", "ci/summary.md", True),
+    ],
+)
+def test_the_markdown_summary_option(
+    tmp_path: Path, raw: str | None, path: str | None, step_summary: bool
+) -> None:
+    config = parse_config({"md": raw}, tmp_path)
+    assert config.md_path == (None if path is None else (tmp_path / path).resolve())
+    assert config.md_step_summary is step_summary
+    assert option_default("md") is None
+
+
 def test_thresholds_are_parsed_with_default_budgets(tmp_path: Path) -> None:
     config = parse_config({"threshold": ["safety=80", "errors<=0.1"]}, tmp_path)
     assert set(config.thresholds) == {
