@@ -14,9 +14,6 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-# The suite's own CI may be GitHub Actions: its trust runs must not append their summaries to
-# the job summary (the tests that check that set the variable themselves).
-os.environ.pop("GITHUB_STEP_SUMMARY", None)
 # One torch thread per process, the plugin's default (pytest_mllmtrust.cpus): the tiny models
 # built and run here are several times slower with a thread per core on a busy 2-core machine.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -55,6 +52,14 @@ def _keep_heavy_modules_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
         original(self, preserve=keep)
 
     monkeypatch.setattr(pytester.SysModulesSnapshot, "__init__", snapshot)
+
+
+@pytest.fixture(autouse=True)
+def _no_job_summary(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite's own CI may be GitHub Actions: the trust runs of its tests must not append
+    their summaries to the job summary (the tests of that set the variable themselves). Per
+    test, not at import: a trust run of the whole checkout imports this file too."""
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
 
 
 @pytest.fixture(scope="session")

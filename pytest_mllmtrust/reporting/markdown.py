@@ -22,7 +22,7 @@ __all__ = ["ScoreRow", "render", "text"]
 #: baseline comparisons listed: the regressions and the largest drops, worst first
 FELL_MOST = 10
 OUTCOMES = ("pass", "fail", "unscored", "error")
-#: scores above the tasks shown unfolded
+#: scores above the tasks shown unfolded (the rest are folded below them)
 SCORES_SHOWN = 24
 #: a cell's text is cut here: a page comment has a size limit (65,536 characters on GitHub)
 CELL_LIMIT = 300
@@ -160,19 +160,23 @@ def _scores(rows: Sequence[ScoreRow], intervals: Mapping[str, Any]) -> Iterable[
         return
     yield "### Scores"
     yield ""
-    folded = len(rows) > SCORES_SHOWN
-    if folded:  # MLLMGuard alone has dozens (per dimension and language)
-        yield f"<details><summary>{len(rows)} scores</summary>"
+    yield from _score_table(rows[:SCORES_SHOWN], intervals)
+    rest = rows[SCORES_SHOWN:]
+    if rest:  # MLLMGuard alone has dozens (per dimension and language); the widest come first
+        yield f"<details><summary>{len(rest)} more scores</summary>"
         yield ""
+        yield from _score_table(rest, intervals)
+        yield "</details>"
+        yield ""
+
+
+def _score_table(rows: Sequence[ScoreRow], intervals: Mapping[str, Any]) -> Iterable[str]:
     yield "| Score | Value | 95% interval | Partial |"
     yield "|---|---|---|---|"
     for row in rows:
         yield (f"| {text(row.key)} | {_number(row.value)} | {_interval(intervals.get(row.key))} | "
                f"{_partial(row.missing)} |")  # fmt: skip
     yield ""
-    if folded:
-        yield "</details>"
-        yield ""
 
 
 def _tasks(tasks: Mapping[str, Any], intervals: Mapping[str, Any]) -> Iterable[str]:
