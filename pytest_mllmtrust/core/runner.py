@@ -124,6 +124,8 @@ class PreparedShard:
     keys: dict[str, str] = field(default_factory=dict)
     cached: dict[str, str] = field(default_factory=dict)
     missing: list[Sample] = field(default_factory=list)
+    #: how many times the runner had stored answers when they were looked up
+    stored_before: int = 0
     #: query uid -> the length of an answer that was cut to max_answer_chars
     cut: dict[str, int] = field(default_factory=dict)
     #: the requests of a shard that goes in one call, and the samples whose image is unreadable
@@ -169,6 +171,8 @@ class ShardRunner:
         #: masks keys in answers, reasons and judge replies (core.secrets)
         self.redact = redact or (lambda text: text)
         self._loaded = False
+        #: how many times answers were stored (a shard prepared before one looks again)
+        self._stored = 0
         #: why the model could not be loaded (every later shard fails at once with it)
         self.load_error: Exception | None = None
 
@@ -198,7 +202,8 @@ class ShardRunner:
                 continue
             shard.runnable.append(sample)
             shard.queries += asked
-        self._look_up(shard)
+        shard.keys = {s.uid: self._output_key(s, shard.image_ids[s.uid]) for s in shard.queries}
+        self._look_up(shard, shard.queries)
         if self._shard_per_call and shard.missing:
             shard.requests = self._requests(shard.missing)
         return shard
@@ -209,6 +214,13 @@ class ShardRunner:
         """Generate a prepared shard's missing answers and judge it. ``meanwhile`` runs in a
         thread of its own while the shard's requests are in flight (a server's waiting is
         this process's idle time), and ends before anything else touches the cache."""
+        if shard.missing and shard.stored_before != self._stored:
+            # prepared while the shard before it was answered: an answer it shares may be in
+            # the cache now (its requests are then built again, for what is still missing)
+            asked = len(shard.missing)
+            self._look_up(shard, shard.missing)
+            if len(shard.missing) < asked:
+                shard.requests = None
         self.stats.samples += len(shard.samples)
         self.stats.outputs_cached += len(shard.cached)
         spec, records, image_ids = shard.spec, shard.records, shard.image_ids
@@ -311,13 +323,13 @@ class ShardRunner:
     def _output_key(self, sample: Sample, image_id: str | None) -> str:
         return cache_key(self._model_identity, sample.prompt, image_id, sample.max_new_tokens)
 
-    def _look_up(self, shard: PreparedShard) -> None:
-        """The shard's cached answers; what is not there (or empty) is missing."""
-        shard.keys = {s.uid: self._output_key(s, shard.image_ids[s.uid]) for s in shard.queries}
-        found = (
-            self.cache.get_many("output", list(shard.keys.values())) if self._cache_outputs else {}
-        )
-        for s in shard.queries:
+    def _look_up(self, shard: PreparedShard, queries: Sequence[Sample]) -> None:
+        """The cached answers of ``queries``; what is not there (or empty) is missing."""
+        keys = [shard.keys[s.uid] for s in queries]
+        found = self.cache.get_many("output", keys) if self._cache_outputs else {}
+        shard.missing = []
+        shard.stored_before = self._stored
+        for s in queries:
             answer = found.get(shard.keys[s.uid])
             if isinstance(answer, dict):  # an answer that was cut: {"answer": ..., "chars": n}
                 shard.cut[s.uid] = int(answer.get("chars", 0))
@@ -375,6 +387,7 @@ class ShardRunner:
                 aside.join()
             if self._cache_outputs:
                 self.cache.put_many("output", done)
+                self._stored += 1
         return outputs
 
     def _capped(self, shard: PreparedShard, uid: str, answer: str | Exception) -> str | Exception:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -16,6 +17,7 @@ from pytest_mllmtrust.core import cache
 from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.model import ImageRef
 from pytest_mllmtrust.core.runner import ImageSource
+from pytest_mllmtrust.core.tasks import get_task
 from pytest_mllmtrust.session import TrustSession, shard_scopes
 from pytest_mllmtrust.testing_server import ChatServer
 
@@ -182,6 +184,30 @@ def test_over_an_api_the_next_shard_is_set_up_while_this_ones_requests_are_in_fl
         assert when, f"shard {shard}'s images were never read"
         # read before the shard before it had its answers (run one after the other: after)
         assert all(seen - flying < 4 * shard for flying, seen in when), (shard, when)
+
+
+def test_a_shard_set_up_ahead_takes_an_answer_the_shard_before_it_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Set up before the shard ahead of it was answered, it must not ask again for an answer
+    they share: the same prompt and image make the same cache key."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with ChatServer(reply="No.") as server:
+        options = {"model": "openai:m", "base_url": server.base_url}
+        trust = TrustSession(parse_config({**options, "cache": "c"}, tmp_path), tmp_path)
+        runner = trust.runner()
+        first, second = trust.samples_for("S.4")[:2]
+        twin = dataclasses.replace(first, key="twin")  # another item, the same question
+        spec = get_task(first.task)
+        ahead = runner.prepare(spec, [twin])  # while [first, second] are in flight
+        assert [s.uid for s in ahead.missing] == [twin.uid]
+        runner.finish(runner.prepare(spec, [first, second]))
+        records = runner.finish(ahead)
+        trust.close()
+    assert len(server.requests) == 2  # first and second; the twin was not asked
+    assert records[twin.uid].output == "No."
+    assert records[twin.uid].cached
+    assert runner.stats.outputs_cached == 1
 
 
 def test_without_run_ahead_a_shard_waits_for_its_first_item(
