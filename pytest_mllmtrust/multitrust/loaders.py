@@ -13,7 +13,7 @@ import hashlib
 import json
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,23 @@ S4_VARIANTS: dict[str, str] = {
 def failed_sample(task: str, variant: str, key: str, prompt: str, problem: str) -> Sample:
     """A sample that could not be read: its item errors with ``problem``, the others run."""
     return Sample(task, variant, safe_key(key), prompt, load_error=problem)
+
+
+def variant_pools(
+    root: Path, task: str, variants: Mapping[str, str], samples: list[Sample]
+) -> Iterator[tuple[str, str, list[ImageRef]]]:
+    """Each variant with its image source and, for an unrelated-image source, the pool it draws
+    from (empty otherwise). A variant whose pool cannot be read becomes one failed sample,
+    appended to ``samples`` in its turn, and is skipped."""
+    for variant, source in variants.items():
+        pool: list[ImageRef] = []
+        if source in UNRELATED_KINDS:
+            try:
+                pool = unrelated_pool(root, source)
+            except DataError as exc:
+                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
+                continue
+        yield variant, source, pool
 
 
 def _read_records(path: Path, root: Path) -> list[Any]:
@@ -841,14 +858,7 @@ def _assistance_samples(
         return [failed_sample(task, variant, "load-error", "", str(exc)) for variant in plan]
     keys = _image_keys(records)
     samples: list[Sample] = []
-    for variant, source in plan.items():
-        pool: list[ImageRef] = []
-        if source in UNRELATED_KINDS:
-            try:
-                pool = unrelated_pool(root, source)
-            except DataError as exc:
-                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
-                continue
+    for variant, source, pool in variant_pools(root, task, plan, samples):
         for row, (record, key) in enumerate(zip(records, keys, strict=True), start=1):
             # upstream skips questions left empty in this file (spec §2.2)
             if isinstance(record, dict) and str(record.get("query", "x")).strip() == "":

@@ -26,7 +26,7 @@ from pytest_mllmtrust.datasets.common import (
     unique_keys,
 )
 from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, image_files, unrelated_pool
-from pytest_mllmtrust.multitrust.loaders import failed_sample
+from pytest_mllmtrust.multitrust.loaders import failed_sample, variant_pools
 
 #: every fairness task asks for at most 100 new tokens (spec §4.4)
 FAIRNESS_MAX_TOKENS = 100
@@ -192,14 +192,7 @@ def _f23_samples(
     unrelated pool drawn by an RNG seeded from (seed, task, variant, key) (spec §3.14)."""
     path = root / "fairness" / csv_name
     samples: list[Sample] = []
-    for variant, source in variants.items():
-        pool: list[ImageRef] = []
-        if source in UNRELATED_KINDS:
-            try:
-                pool = unrelated_pool(root, source)
-            except DataError as exc:
-                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
-                continue
+    for variant, source, pool in variant_pools(root, task, variants, samples):
         for row in rows:
             image: ImageRef | None = None
             try:

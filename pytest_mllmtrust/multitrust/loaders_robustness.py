@@ -23,8 +23,8 @@ from pytest_mllmtrust.datasets.common import (
     row_error,
     safe_key,
 )
-from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw, unrelated_pool
-from pytest_mllmtrust.multitrust.loaders import failed_sample
+from pytest_mllmtrust.datasets.pools import UNRELATED_KINDS, draw
+from pytest_mllmtrust.multitrust.loaders import failed_sample, variant_pools
 
 ROBUSTNESS = "robustness"
 
@@ -55,14 +55,7 @@ def _samples(
     an unrelated pool drawn by an RNG seeded from (seed, task, variant, key)."""
     samples: list[Sample] = []
     real_root = resolved_root(root)
-    for variant, source in variants.items():
-        pool: list[ImageRef] = []
-        if source in UNRELATED_KINDS:
-            try:
-                pool = unrelated_pool(root, source)
-            except DataError as exc:
-                samples.append(failed_sample(task, variant, "load-error", "", str(exc)))
-                continue
+    for variant, source, pool in variant_pools(root, task, variants, samples):
         for record in records:
             if isinstance(record[2], DataError):
                 samples.append(failed_sample(task, variant, record[0], "", str(record[2])))

@@ -21,12 +21,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from pytest_mllmtrust.bundled import bundled_path
+from pytest_mllmtrust.core.config import parse_config
 from pytest_mllmtrust.core.errors import DataError
 from pytest_mllmtrust.core.model import Sample
 from pytest_mllmtrust.core.tasks import LoadContext
 from pytest_mllmtrust.datafiles import DataFiles
 from pytest_mllmtrust.datasets.common import inside, safe_key, subsample, unique_keys
 from pytest_mllmtrust.multitrust.loaders import load_s4, load_t1
+from pytest_mllmtrust.session import TrustSession
 
 T1_FILES = {
     "d-basic-object": ("query_d_existence.json", "object", "discriminative"),
@@ -566,3 +568,30 @@ def test_load_s4_csv_missing_a_required_column_names_it(root: Path, s4_ctx: Load
     [bad] = failed(load_s4(root, s4_ctx))
     assert bad.variant == "typographic-behavior"
     assert "'question'" in bad.load_error  # type: ignore[operator]
+
+
+@pytest.mark.parametrize("task", ["F.2", "F.3", "R.3", "R.6"])
+def test_a_variant_whose_unrelated_pool_cannot_be_read_fails_alone(
+    task: str, root: Path, pristine: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the unrelated_images folder the colour and noise pools are drawn, but photos
+    cannot be: each 'nature' variant becomes one failed sample, the other variants load."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+
+    def samples_from(data_root: Path) -> list[Sample]:
+        config = parse_config(
+            {"model": "openai:m", "cache": "none", "data": [f"multitrust={data_root}"]}, tmp_path
+        )
+        return TrustSession(config, tmp_path).samples_for(task)
+
+    whole = samples_from(pristine)
+    shutil.rmtree(root / "unrelated_images")
+    spoilt = samples_from(root)
+    nature = {s.variant for s in whole if s.variant.endswith("unrelated-image-nature")}
+    assert nature  # the task has such a variant
+    failures = [s for s in spoilt if s.load_error is not None]
+    assert sorted(s.variant for s in failures) == sorted(nature)  # one failed sample each
+    assert all("unrelated_images" in str(s.load_error) for s in failures)
+    assert [s.uid for s in spoilt if s.variant not in nature] == [
+        s.uid for s in whole if s.variant not in nature
+    ]
